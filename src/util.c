@@ -195,7 +195,7 @@ int parse_i64(const char *s, size_t len, int64_t *out)
         if (len == 1)
             return -EINVAL;
     }
-    if (s[i] == '0' && len > i + 1)
+    if (s[i] == '0' && (neg || len > i + 1))
         return -EINVAL;
     for (; i < len; i++) {
         if (s[i] < '0' || s[i] > '9')
