@@ -1,1 +1,585 @@
-/* placeholder: being written */
+/* Raft start-up, proposals, linearizable reads, the periodic tick, stop. */
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cluster.h"
+#include "cluster_internal.h"
+#include "codec.h"
+#include "log.h"
+
+#define TICK_MS 20
+#define EXPIRE_BATCH 512
+
+struct proposal {
+    struct raft_apply apply;
+    struct raft_barrier barrier;
+    struct cluster *c;
+    cluster_done_fn done;
+    void *arg;
+    struct read_batch reads;
+};
+
+static void reads_push(struct read_batch *b, cluster_done_fn done, void *arg)
+{
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 16;
+        b->v = xrealloc(b->v, b->cap * sizeof(*b->v));
+    }
+    b->v[b->n].done = done;
+    b->v[b->n].arg = arg;
+    b->n++;
+}
+
+/* Complete every read of a batch with @status, then release it. */
+static void reads_finish(struct read_batch *b, int status)
+{
+    for (size_t i = 0; i < b->n; i++)
+        b->v[i].done(b->v[i].arg, status, NULL);
+    free(b->v);
+    memset(b, 0, sizeof(*b));
+}
+
+static struct proposal *proposal_new(struct cluster *c, cluster_done_fn done,
+                                     void *arg)
+{
+    struct proposal *p = xcalloc(1, sizeof(*p));
+
+    p->c = c;
+    p->done = done;
+    p->arg = arg;
+    p->apply.data = p;
+    p->barrier.data = p;
+    return p;
+}
+
+/* Reads that arrived before this proposal was made are linearized by its
+ * commit: hand them the open batch. */
+static void proposal_take_reads(struct cluster *c, struct proposal *p)
+{
+    p->reads = c->open_reads;
+    memset(&c->open_reads, 0, sizeof(c->open_reads));
+    c->stats.reads_batched += p->reads.n;
+}
+
+static int status_from_raft(int rv)
+{
+    switch (rv) {
+    case 0:
+        return CLUSTER_OK;
+    case RAFT_NOTLEADER:
+        return CLUSTER_NOT_LEADER;
+    case RAFT_SHUTDOWN:
+        return CLUSTER_SHUTDOWN;
+    default:
+        return CLUSTER_UNKNOWN;
+    }
+}
+
+static void proposal_finish(struct proposal *p, int status,
+                            const struct buf *reply)
+{
+    struct cluster *c = p->c;
+
+    c->in_flight--;
+    if (p->done != NULL)
+        p->done(p->arg, status, reply);
+    /* A read is only retried, never unknown: nothing it did can stick. */
+    reads_finish(&p->reads,
+                 status == CLUSTER_OK ? CLUSTER_OK : CLUSTER_NOT_LEADER);
+    free(p);
+}
+
+static void apply_cb(struct raft_apply *req, int status, void *result)
+{
+    struct proposal *p = req->data;
+
+    if (status != 0) {
+        log_warning("proposal at index %llu failed: %s",
+                    (unsigned long long)req->index, raft_strerror(status));
+        proposal_finish(p, status_from_raft(status), NULL);
+        return;
+    }
+    proposal_finish(p, CLUSTER_OK, fsm_result(result));
+}
+
+int cluster_propose_entry(struct cluster *c, uint8_t type, int argc,
+                          const char **argv, const size_t *lens,
+                          cluster_done_fn done, void *arg)
+{
+    struct buf entry = {0};
+    struct raft_buffer rb;
+    struct proposal *p;
+    int rv;
+
+    if (c->stopping)
+        return CLUSTER_SHUTDOWN;
+    if (!cluster_is_leader(c))
+        return CLUSTER_NOT_LEADER;
+    codec_encode(&entry, type, clock_wall_ms(), (uint32_t)argc, argv, lens);
+    rb.base = raft_malloc(entry.len);
+    rb.len = entry.len;
+    memcpy(rb.base, entry.data, entry.len);
+    buf_free(&entry);
+    p = proposal_new(c, done, arg);
+    rv = raft_apply(&c->raft, &p->apply, &rb, 1, apply_cb);
+    if (rv != 0) {
+        raft_free(rb.base);
+        free(p);
+        return status_from_raft(rv) == CLUSTER_UNKNOWN ? CLUSTER_NOT_LEADER
+                                                       : status_from_raft(rv);
+    }
+    c->in_flight++;
+    c->stats.proposals++;
+    proposal_take_reads(c, p);
+    return CLUSTER_OK;
+}
+
+int cluster_propose(struct cluster *c, int argc, const char **argv,
+                    const size_t *lens, cluster_done_fn done, void *arg)
+{
+    return cluster_propose_entry(c, CODEC_COMMAND, argc, argv, lens, done,
+                                 arg);
+}
+
+static void barrier_cb(struct raft_barrier *req, int status)
+{
+    struct proposal *p = req->data;
+
+    p->c->barrier_in_flight = false;
+    proposal_finish(p, status_from_raft(status), NULL);
+}
+
+int cluster_barrier(struct cluster *c, cluster_done_fn done, void *arg)
+{
+    struct proposal *p;
+    int rv;
+
+    if (c->stopping)
+        return CLUSTER_SHUTDOWN;
+    p = proposal_new(c, done, arg);
+    rv = raft_barrier(&c->raft, &p->barrier, barrier_cb);
+    if (rv != 0) {
+        free(p);
+        return CLUSTER_NOT_LEADER;
+    }
+    c->in_flight++;
+    c->stats.barriers++;
+    c->barrier_in_flight = true;
+    proposal_take_reads(c, p);
+    return CLUSTER_OK;
+}
+
+int cluster_read(struct cluster *c, cluster_done_fn done, void *arg)
+{
+    if (c->stopping)
+        return CLUSTER_SHUTDOWN;
+    if (!cluster_is_leader(c))
+        return CLUSTER_NOT_LEADER;
+    reads_push(&c->open_reads, done, arg);
+    return CLUSTER_OK;
+}
+
+/* Before the loop waits for I/O: reads that no proposal picked up in this
+ * iteration get one barrier between them. While a barrier is in flight the
+ * next one waits, so reads pile into a single batch behind it. */
+static void prepare_cb(uv_prepare_t *h)
+{
+    struct cluster *c = h->data;
+
+    if (c->open_reads.n == 0 || c->barrier_in_flight)
+        return;
+    if (cluster_barrier(c, NULL, NULL) != CLUSTER_OK)
+        reads_finish(&c->open_reads, CLUSTER_NOT_LEADER);
+}
+
+bool cluster_is_leader(const struct cluster *c)
+{
+    return c->started && !c->closed && c->raft.state == RAFT_LEADER;
+}
+
+uint64_t cluster_leader_id(const struct cluster *c)
+{
+    raft_id id = 0;
+    const char *address = NULL;
+
+    if (!c->started || c->closed)
+        return 0;
+    raft_leader((struct raft *)&c->raft, &id, &address);
+    return id;
+}
+
+const struct member *cluster_leader(const struct cluster *c)
+{
+    uint64_t id = cluster_leader_id(c);
+
+    return id ? members_find_id(&c->fsm.members, id) : NULL;
+}
+
+const char *cluster_role_name(const struct cluster *c)
+{
+    if (!c->started || c->closed)
+        return "unavailable";
+    switch (c->raft.state) {
+    case RAFT_LEADER:
+        return "leader";
+    case RAFT_FOLLOWER:
+        return "follower";
+    case RAFT_CANDIDATE:
+        return "candidate";
+    default:
+        return "unavailable";
+    }
+}
+
+int cluster_raft_role(const struct cluster *c, uint64_t id)
+{
+    for (unsigned i = 0; i < c->raft.configuration.n; i++) {
+        if (c->raft.configuration.servers[i].id == id)
+            return c->raft.configuration.servers[i].role;
+    }
+    return -1;
+}
+
+static void expire_cb(void *arg, int status, const struct buf *reply)
+{
+    struct cluster *c = arg;
+
+    c->expire_in_flight = false;
+}
+
+struct expired_keys {
+    const char **argv;
+    size_t *lens;
+    int n;
+};
+
+static void collect_expired(const struct store_entry *e, void *arg)
+{
+    struct expired_keys *k = arg;
+
+    k->argv[k->n] = e->key;
+    k->lens[k->n] = e->key_len;
+    k->n++;
+}
+
+/* The leader alone decides that keys have expired, and proposes their
+ * deletion; replicas delete only when that entry applies. */
+static void expire_tick(struct cluster *c)
+{
+    const char *argv[EXPIRE_BATCH];
+    size_t lens[EXPIRE_BATCH];
+    struct expired_keys k = {argv, lens, 0};
+    int64_t next = store_next_expiry(c->fsm.store);
+    int64_t now = clock_wall_ms();
+
+    if (c->expire_in_flight || next == 0 || next > now)
+        return;
+    store_expired(c->fsm.store, now, EXPIRE_BATCH, collect_expired, &k);
+    if (k.n == 0)
+        return;
+    if (cluster_propose_entry(c, CODEC_EXPIRE, k.n, argv, lens, expire_cb,
+                              c) == CLUSTER_OK)
+        c->expire_in_flight = true;
+}
+
+static void role_tick(struct cluster *c)
+{
+    uint64_t leader = cluster_leader_id(c);
+
+    if (c->raft.state == c->last_state && leader == c->last_leader)
+        return;
+    if (leader != c->last_leader) {
+        const struct member *m = cluster_leader(c);
+
+        log_notice("%s in term %llu; leader is %s", cluster_role_name(c),
+                   (unsigned long long)c->raft.current_term,
+                   m ? m->name : leader ? "known by id only" : "unknown");
+    }
+    c->last_state = c->raft.state;
+    c->last_leader = leader;
+    if (c->role_changed != NULL)
+        c->role_changed(c->role_changed_arg);
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+    struct cluster *c = t->data;
+
+    if (c->closed)
+        return;
+    role_tick(c);
+    if (cluster_is_leader(c) && !c->stopping) {
+        expire_tick(c);
+        cluster_self_check(c);
+    }
+    join_tick(c);
+}
+
+static bool dir_has_state(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    bool found = false;
+
+    if (d == NULL)
+        return false;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, "metadata1") == 0 ||
+            strcmp(e->d_name, "metadata2") == 0) {
+            found = true;
+            break;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+static int make_dirs(const char *path)
+{
+    char tmp[4096];
+
+    if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
+        return -ENAMETOOLONG;
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+static int bootstrap(struct cluster *c)
+{
+    struct raft_configuration conf;
+    int rv;
+
+    raft_configuration_init(&conf);
+    rv = raft_configuration_add(&conf, c->id, c->cfg->advertise_raft,
+                                RAFT_VOTER);
+    if (rv == 0)
+        rv = raft_bootstrap(&c->raft, &conf);
+    raft_configuration_close(&conf);
+    if (rv != 0) {
+        log_error("cannot bootstrap %s: %s", c->cfg->data_dir,
+                  raft_errmsg(&c->raft));
+        return -1;
+    }
+    log_notice("bootstrapped a new cluster with %s as its only voter",
+               c->cfg->id);
+    return 0;
+}
+
+static void raft_tune(struct cluster *c)
+{
+    struct config *cfg = c->cfg;
+
+    raft_set_election_timeout(&c->raft, cfg->election_timeout_ms);
+    raft_set_heartbeat_timeout(&c->raft, cfg->heartbeat_timeout_ms);
+    raft_set_snapshot_threshold(&c->raft, cfg->snapshot_threshold);
+    raft_set_snapshot_trailing(&c->raft, cfg->snapshot_trailing);
+    raft_set_pre_vote(&c->raft, true);
+    raft_uv_set_connect_retry_delay(&c->io, 200);
+}
+
+static int raft_setup(struct cluster *c)
+{
+    struct config *cfg = c->cfg;
+    char bind[300];
+    int rv;
+
+    rv = raft_uv_tcp_init(&c->transport, c->loop);
+    if (rv != 0) {
+        log_error("cannot set up the Raft transport: %s",
+                  raft_strerror(rv));
+        return -1;
+    }
+    snprintf(bind, sizeof(bind), "%s:%u", cfg->raft.host, cfg->raft.port);
+    raft_uv_tcp_set_bind_address(&c->transport, bind);
+    rv = raft_uv_init(&c->io, c->loop, cfg->data_dir, &c->transport);
+    if (rv != 0) {
+        log_error("cannot open the Raft log in %s: %s", cfg->data_dir,
+                  c->io.errmsg);
+        return -1;
+    }
+    fsm_init(&c->fsm);
+    rv = raft_init(&c->raft, &c->io, &c->fsm.raft_fsm, c->id,
+                   cfg->advertise_raft);
+    if (rv != 0) {
+        log_error("cannot initialize Raft: %s", raft_errmsg(&c->raft));
+        return -1;
+    }
+    c->raft.data = c;
+    raft_tune(c);
+    return 0;
+}
+
+static uint64_t current_term(void *arg)
+{
+    struct cluster *c = arg;
+
+    return c->started ? c->raft.current_term : 0;
+}
+
+int cluster_start(struct cluster *c, uv_loop_t *loop, struct config *cfg)
+{
+    struct config *f = cfg;
+    bool fresh;
+    int rv;
+
+    c->loop = loop;
+    c->cfg = cfg;
+    c->id = member_id_from_name(cfg->id, strlen(cfg->id));
+    rv = make_dirs(f->data_dir);
+    if (rv != 0) {
+        log_error("cannot create data directory %s: %s", f->data_dir,
+                  strerror(-rv));
+        return -1;
+    }
+    fresh = !dir_has_state(f->data_dir);
+    if (raft_setup(c) != 0)
+        return -1;
+    if (fresh && f->leaderaddr == NULL && bootstrap(c) != 0)
+        return -1;
+    rv = raft_start(&c->raft);
+    if (rv != 0) {
+        log_error("cannot start Raft from %s: %s", f->data_dir,
+                  raft_errmsg(&c->raft));
+        return -1;
+    }
+    c->started = true;
+    log_set_term_source(current_term, c);
+    log_notice("raft id %llu at %s, data in %s%s",
+               (unsigned long long)c->id, f->advertise_raft, f->data_dir,
+               fresh ? " (new)" : "");
+    c->join_pending = f->leaderaddr != NULL;
+    uv_timer_init(loop, &c->tick);
+    c->tick.data = c;
+    uv_timer_start(&c->tick, tick_cb, TICK_MS, TICK_MS);
+    uv_prepare_init(loop, &c->prepare);
+    c->prepare.data = c;
+    uv_prepare_start(&c->prepare, prepare_cb);
+    return 0;
+}
+
+/* Stopping. Raft must not be closed from inside one of its own callbacks
+ * (canonical/raft then aborts in uv_poll_stop), so every step runs from a
+ * timer: wait for proposals in flight, hand leadership over, close. */
+
+#define STOP_POLL_MS 10
+
+struct stopper {
+    uv_timer_t timer;
+    struct cluster *c;
+    uint64_t deadline_us;
+    bool transferring;
+    bool transfer_done;
+    struct raft_transfer transfer;
+};
+
+static void raft_closed_cb(struct raft *r)
+{
+    struct cluster *c = r->data;
+
+    raft_uv_close(&c->io);
+    raft_uv_tcp_close(&c->transport);
+    c->closed = true;
+    log_info("raft closed");
+    if (c->closed_cb != NULL)
+        c->closed_cb(c->closed_arg);
+}
+
+static void stop_transfer_cb(struct raft_transfer *req)
+{
+    struct stopper *s = req->data;
+
+    s->transfer_done = true;
+}
+
+static bool other_voters(const struct cluster *c)
+{
+    for (unsigned i = 0; i < c->raft.configuration.n; i++) {
+        const struct raft_server *srv = &c->raft.configuration.servers[i];
+
+        if (srv->id != c->id && srv->role == RAFT_VOTER)
+            return true;
+    }
+    return false;
+}
+
+static void raft_close_now(struct cluster *c)
+{
+    uv_timer_stop(&c->tick);
+    uv_close((uv_handle_t *)&c->tick, NULL);
+    uv_prepare_stop(&c->prepare);
+    uv_close((uv_handle_t *)&c->prepare, NULL);
+    join_close(c);
+    admin_abort(c);
+    reads_finish(&c->open_reads, CLUSTER_SHUTDOWN);
+    raft_close(&c->raft, raft_closed_cb);
+}
+
+static void stop_timer_cb(uv_timer_t *t)
+{
+    struct stopper *s = t->data;
+    struct cluster *c = s->c;
+    bool late = clock_mono_us() > s->deadline_us;
+
+    if (c->in_flight > 0 && !late)
+        return;
+    if (!s->transferring && cluster_is_leader(c) && other_voters(c) &&
+        !late) {
+        s->transfer.data = s;
+        if (raft_transfer(&c->raft, &s->transfer, 0, stop_transfer_cb) == 0) {
+            log_notice("stopping: handing leadership over");
+            s->transferring = true;
+            return;
+        }
+    }
+    if (s->transferring && !s->transfer_done && !late)
+        return;
+    if (c->in_flight > 0)
+        log_warning("stopping with %u proposals still in flight",
+                    c->in_flight);
+    uv_timer_stop(t);
+    uv_close((uv_handle_t *)t, NULL);
+    raft_close_now(c);
+}
+
+void cluster_stop(struct cluster *c, unsigned grace_ms)
+{
+    struct stopper *s;
+
+    if (c->stopping)
+        return;
+    c->stopping = true;
+    if (!c->started) {
+        if (c->closed_cb != NULL)
+            c->closed_cb(c->closed_arg);
+        return;
+    }
+    s = xcalloc(1, sizeof(*s));
+    c->stopper = s;
+    s->c = c;
+    s->deadline_us = clock_mono_us() + (uint64_t)grace_ms * 1000;
+    uv_timer_init(c->loop, &s->timer);
+    s->timer.data = s;
+    uv_timer_start(&s->timer, stop_timer_cb, 0, STOP_POLL_MS);
+}
+
+void cluster_destroy(struct cluster *c)
+{
+    if (c->started)
+        fsm_close(&c->fsm);
+    free(c->stopper);
+    free(c->open_reads.v);
+    memset(c, 0, sizeof(*c));
+}

@@ -1,1 +1,137 @@
-int main(void) { return 0; }
+/* cashed: parse the configuration, start Raft and the server, run the loop,
+ * stop cleanly on SIGTERM or SIGINT. */
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster.h"
+#include "config.h"
+#include "log.h"
+#include "server.h"
+#include "version.h"
+
+#define STOP_GRACE_MS 5000
+
+struct daemon {
+    uv_loop_t loop;
+    struct config cfg;
+    struct cluster cluster;
+    struct server server;
+    uv_signal_t sigterm;
+    uv_signal_t sigint;
+    bool stopping;
+    int exit_code;
+};
+
+static void role_changed(void *arg)
+{
+    struct daemon *d = arg;
+
+    server_role_changed(&d->server);
+}
+
+static void walk_close(uv_handle_t *h, void *arg)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void cluster_closed(void *arg)
+{
+    struct daemon *d = arg;
+
+    uv_walk(&d->loop, walk_close, NULL);
+}
+
+static void server_stopped(void *arg)
+{
+    struct daemon *d = arg;
+
+    cluster_stop(&d->cluster, STOP_GRACE_MS);
+}
+
+static void daemon_stop(struct daemon *d)
+{
+    if (d->stopping)
+        return;
+    d->stopping = true;
+    log_notice("stopping");
+    uv_signal_stop(&d->sigterm);
+    uv_signal_stop(&d->sigint);
+    server_stop(&d->server, STOP_GRACE_MS, server_stopped, d);
+}
+
+static void signal_cb(uv_signal_t *h, int signum)
+{
+    daemon_stop(h->data);
+}
+
+static int parse_config(struct config *cfg, int argc, char **argv)
+{
+    char err[512];
+
+    config_init(cfg);
+    if (config_parse_args(cfg, argc, argv, err, sizeof(err)) != 0 ||
+        (!cfg->help && !cfg->version &&
+         config_finish(cfg, err, sizeof(err)) != 0)) {
+        fprintf(stderr, "cashed: %s\n", err);
+        fprintf(stderr, "Try 'cashed --help'.\n");
+        return -1;
+    }
+    return 0;
+}
+
+static int run(struct daemon *d)
+{
+    d->cluster.role_changed = role_changed;
+    d->cluster.role_changed_arg = d;
+    d->cluster.closed_cb = cluster_closed;
+    d->cluster.closed_arg = d;
+    if (cluster_start(&d->cluster, &d->loop, &d->cfg) != 0)
+        return 1;
+    if (server_start(&d->server, &d->loop, &d->cfg, &d->cluster) != 0) {
+        d->exit_code = 1;
+        d->stopping = true;
+        server_stop(&d->server, 0, server_stopped, d);
+    }
+    uv_signal_init(&d->loop, &d->sigterm);
+    uv_signal_init(&d->loop, &d->sigint);
+    d->sigterm.data = d->sigint.data = d;
+    uv_signal_start(&d->sigterm, signal_cb, SIGTERM);
+    uv_signal_start(&d->sigint, signal_cb, SIGINT);
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    return d->exit_code;
+}
+
+int main(int argc, char **argv)
+{
+    static struct daemon d;
+    int rv;
+
+    signal(SIGPIPE, SIG_IGN);
+    if (parse_config(&d.cfg, argc, argv) != 0)
+        return 2;
+    if (d.cfg.help) {
+        config_usage(stdout);
+        return 0;
+    }
+    if (d.cfg.version) {
+        printf("cashed %s\n", CASHE_VERSION);
+        return 0;
+    }
+    log_init(d.cfg.id, log_level_parse(d.cfg.log_level));
+    uv_loop_init(&d.loop);
+    rv = run(&d);
+    if (d.stopping)
+        server_destroy(&d.server);
+    uv_walk(&d.loop, walk_close, NULL);
+    uv_run(&d.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&d.loop);
+    cluster_destroy(&d.cluster);
+    config_free(&d.cfg);
+    if (rv == 0)
+        log_notice("stopped");
+    return rv;
+}

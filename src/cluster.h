@@ -1,0 +1,143 @@
+/* The replicated node: Raft on libuv, bootstrap and join, proposals,
+ * linearizable reads, membership changes, leadership transfer and shutdown.
+ *
+ * Everything runs on the loop thread. A completion callback usually runs
+ * later, from a Raft callback; an administration request that finds nothing
+ * to do completes inside the call that made it. */
+
+#ifndef CASHE_CLUSTER_H
+#define CASHE_CLUSTER_H
+
+#include <raft.h>
+#include <raft/uv.h>
+#include <stdbool.h>
+#include <uv.h>
+
+#include "config.h"
+#include "fsm.h"
+#include "util.h"
+
+/* Outcomes a completion callback sees. */
+enum cluster_status {
+    CLUSTER_OK = 0,
+    CLUSTER_NOT_LEADER,  /* nothing was proposed: forward or retry */
+    CLUSTER_UNKNOWN,     /* proposed, then leadership lost: may have applied */
+    CLUSTER_FAILED,      /* not applied; the reply carries the reason */
+    CLUSTER_SHUTDOWN,    /* the node is stopping; nothing was proposed */
+};
+
+/* @reply is the RESP reply of an applied command (CLUSTER_OK), or NULL. It is
+ * valid only during the call. */
+typedef void (*cluster_done_fn)(void *arg, int status, const struct buf *reply);
+
+/* A read waiting for a commit that began after it arrived. */
+struct cluster_read {
+    cluster_done_fn done;
+    void *arg;
+};
+
+/* A linear batch of waiting reads, attached to one proposal. */
+struct read_batch {
+    struct cluster_read *v;
+    size_t n;
+    size_t cap;
+};
+
+struct cluster_stats {
+    uint64_t proposals;
+    uint64_t barriers;
+    uint64_t reads_batched;
+};
+
+struct cluster {
+    uv_loop_t *loop;
+    struct config *cfg;
+    uint64_t id;
+    struct raft raft;
+    struct raft_io io;
+    struct raft_uv_transport transport;
+    struct fsm fsm;
+    bool started;
+    bool stopping;
+    bool closed;
+    bool join_pending;     /* asked to join through --leaderaddr, no OK yet */
+
+    struct read_batch open_reads; /* reads waiting for the next proposal */
+    bool barrier_in_flight;
+    unsigned in_flight;           /* proposals not yet completed */
+
+    uv_timer_t tick;      /* role changes, expiry, joins, status */
+    uv_prepare_t prepare; /* issues a barrier for reads left waiting */
+    unsigned short last_state;
+    uint64_t last_leader;
+    bool expire_in_flight;
+    bool self_check_in_flight;
+
+    struct admin_op *admin_head; /* membership changes, one at a time */
+    struct admin_op *admin_tail;
+    bool admin_busy;
+
+    struct join_client *join;
+    struct stopper *stopper;
+
+    struct cluster_stats stats;
+
+    /* Called when this node's role or the leader changes (may be NULL). */
+    void (*role_changed)(void *arg);
+    void *role_changed_arg;
+    /* Called once raft_close() has finished. */
+    void (*closed_cb)(void *arg);
+    void *closed_arg;
+};
+
+/* Set up Raft on the data directory: bootstrap a one-voter cluster on an
+ * empty directory without --leaderaddr, prepare to join with it, restart
+ * otherwise. Returns 0 or -1 after logging why. */
+int cluster_start(struct cluster *c, uv_loop_t *loop, struct config *cfg);
+
+/* Transfer leadership if this node leads, then close Raft from a timer once
+ * in-flight proposals are done (at most @grace_ms). closed_cb fires at the
+ * end. */
+void cluster_stop(struct cluster *c, unsigned grace_ms);
+
+/* Release what is left once the loop has stopped. */
+void cluster_destroy(struct cluster *c);
+
+bool cluster_is_leader(const struct cluster *c);
+
+/* The current leader's member entry, or NULL when unknown. */
+const struct member *cluster_leader(const struct cluster *c);
+uint64_t cluster_leader_id(const struct cluster *c);
+
+/* Propose a client's write command: argv[0] is the command name. The
+ * leader's clock is stamped into the entry. done() fires once it applied,
+ * with its reply. Returns CLUSTER_OK when queued, or an error status when
+ * nothing was proposed (done() then never fires). */
+int cluster_propose(struct cluster *c, int argc, const char **argv,
+                    const size_t *lens, cluster_done_fn done, void *arg);
+
+/* Wait for a commit that starts after this call, then done(arg, CLUSTER_OK,
+ * NULL): the caller then reads the store, linearizably. Reads ride on the
+ * next proposal; if none is made before the loop next idles, one barrier
+ * serves every read waiting. Returns CLUSTER_OK or an error status. */
+int cluster_read(struct cluster *c, cluster_done_fn done, void *arg);
+
+/* Cluster administration, leader only (CLUSTER_NOT_LEADER otherwise). Each
+ * completes through done() with a RESP reply. */
+int cluster_join(struct cluster *c, const char *name, const char *raft_addr,
+                 const char *client_addr, cluster_done_fn done, void *arg);
+int cluster_remove(struct cluster *c, const char *name, cluster_done_fn done,
+                   void *arg);
+int cluster_assign(struct cluster *c, const char *name, int role,
+                   cluster_done_fn done, void *arg);
+int cluster_transfer(struct cluster *c, const char *name, cluster_done_fn done,
+                     void *arg);
+int cluster_snapshot(struct cluster *c, cluster_done_fn done, void *arg);
+
+/* "leader", "follower", "candidate" or "unavailable". */
+const char *cluster_role_name(const struct cluster *c);
+
+/* The role of a Raft id in the current Raft configuration, or -1. */
+int cluster_raft_role(const struct cluster *c, uint64_t id);
+
+#endif /* CASHE_CLUSTER_H */

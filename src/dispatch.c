@@ -1,0 +1,419 @@
+/* Where each command runs: here, through the log, or on the leader.
+ *
+ *   connection commands     answered here, at once
+ *   reads, READONLY         run here on the local store, in reply order
+ *   reads                   leader: after the next commit (cluster_read)
+ *   writes                  leader: proposed, answered once applied
+ *   anything, on a follower relayed to the leader
+ *   no leader known         held until one is, for request-timeout at most */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "forward.h"
+#include "log.h"
+#include "server.h"
+#include "server_internal.h"
+
+#define ERR_NOLEADER                                                           \
+    "NOLEADER no leader is known: the cluster has no quorum or is electing; "  \
+    "try again later"
+#define ERR_UNKNOWN                                                            \
+    "UNKNOWN leadership was lost before the write committed: it may or may "  \
+    "not have been applied"
+#define ERR_TRYAGAIN "TRYAGAIN leadership changed; the command did not run"
+#define ERR_SHUTDOWN "SHUTDOWN the node is stopping"
+
+static void route(struct slot *slot, const char **argv, const size_t *lens);
+
+static struct slot *slot_append(struct conn *c, enum slot_state state)
+{
+    struct slot *s = xcalloc(1, sizeof(*s));
+
+    s->conn = c;
+    s->state = state;
+    if (c->tail != NULL)
+        c->tail->next = s;
+    else
+        c->head = s;
+    c->tail = s;
+    if (state == SLOT_FLIGHT || state == SLOT_WAITING) {
+        c->pending++;
+        c->refs++;
+    }
+    return s;
+}
+
+void slot_free(struct slot *s)
+{
+    for (int i = 0; s->argv != NULL && i < s->argc; i++)
+        free(s->argv[i]);
+    free(s->argv);
+    free(s->lens);
+    buf_free(&s->reply);
+    free(s);
+}
+
+static void slot_copy_args(struct slot *s, int argc, const char **argv,
+                           const size_t *lens)
+{
+    if (s->argv != NULL)
+        return;
+    s->argc = argc;
+    s->argv = xmalloc((size_t)argc * sizeof(*s->argv));
+    s->lens = xmalloc((size_t)argc * sizeof(*s->lens));
+    for (int i = 0; i < argc; i++) {
+        s->argv[i] = xmemdup(argv[i], lens[i] + 1);
+        s->argv[i][lens[i]] = '\0';
+        s->lens[i] = lens[i];
+    }
+}
+
+/* A slot in flight or waiting got its answer. */
+static void slot_complete(struct slot *s)
+{
+    struct conn *c = s->conn;
+
+    s->state = SLOT_DONE;
+    c->pending--;
+    if (c->closing)
+        slot_free(s);
+    else
+        conn_mark_dirty(c);
+    conn_unref(c);
+}
+
+static void run_local(struct server *srv, const struct cmd_spec *cmd,
+                      int argc, const char **argv, const size_t *lens,
+                      struct buf *reply)
+{
+    struct exec_ctx ctx = {
+        .store = srv->cluster->fsm.store,
+        .now_ms = clock_wall_ms(),
+        .reply = reply,
+        .cursors = srv->cursors,
+    };
+
+    exec_command(cmd, &ctx, argc, argv, lens);
+}
+
+void slots_advance(struct conn *c)
+{
+    struct slot *s;
+
+    while ((s = c->head) != NULL) {
+        if (s->state == SLOT_DEFERRED) {
+            run_local(c->srv, s->cmd, s->argc, (const char **)s->argv,
+                      s->lens, &s->reply);
+            s->state = SLOT_DONE;
+        }
+        if (s->state != SLOT_DONE)
+            break;
+        buf_append(&c->out, s->reply.data, s->reply.len);
+        c->head = s->next;
+        if (c->head == NULL)
+            c->tail = NULL;
+        slot_free(s);
+    }
+}
+
+static void write_done(void *arg, int status, const struct buf *reply)
+{
+    struct slot *s = arg;
+
+    switch (status) {
+    case CLUSTER_OK:
+        buf_append(&s->reply, reply->data, reply->len);
+        break;
+    case CLUSTER_NOT_LEADER:
+        resp_error(&s->reply, ERR_TRYAGAIN);
+        break;
+    case CLUSTER_SHUTDOWN:
+        resp_error(&s->reply, ERR_SHUTDOWN);
+        break;
+    default:
+        resp_error(&s->reply, ERR_UNKNOWN);
+        break;
+    }
+    slot_complete(s);
+}
+
+static void read_done(void *arg, int status, const struct buf *reply)
+{
+    struct slot *s = arg;
+
+    if (status == CLUSTER_OK && !s->conn->closing)
+        run_local(s->conn->srv, s->cmd, s->argc, (const char **)s->argv,
+                  s->lens, &s->reply);
+    else if (status == CLUSTER_SHUTDOWN)
+        resp_error(&s->reply, ERR_SHUTDOWN);
+    else
+        resp_error(&s->reply, ERR_TRYAGAIN);
+    slot_complete(s);
+}
+
+static void forward_done(void *arg, int status, const struct buf *reply)
+{
+    struct slot *s = arg;
+
+    if (status == CLUSTER_OK)
+        buf_append(&s->reply, reply->data, reply->len);
+    else if (status == CLUSTER_UNKNOWN && (s->cmd->flags & CMD_WRITE))
+        resp_error(&s->reply, ERR_UNKNOWN);
+    else
+        resp_error(&s->reply, ERR_TRYAGAIN);
+    slot_complete(s);
+}
+
+void admin_done(void *arg, int status, const struct buf *reply)
+{
+    struct slot *s = arg;
+
+    if (reply != NULL)
+        buf_append(&s->reply, reply->data, reply->len);
+    else
+        resp_error(&s->reply, ERR_TRYAGAIN);
+    slot_complete(s);
+}
+
+/* Refuse what would exceed the configured limits before it is proposed. */
+static bool within_limits(struct server *srv, const struct cmd_spec *cmd,
+                          int argc, const size_t *lens, struct buf *reply)
+{
+    struct config *cfg = srv->cfg;
+    int last = cmd->last_key < 0 ? argc + cmd->last_key : cmd->last_key;
+
+    for (int i = 1; i < argc; i++) {
+        bool is_key = cmd->first_key > 0 && i >= cmd->first_key &&
+                      i <= last && cmd->key_step > 0 &&
+                      (i - cmd->first_key) % cmd->key_step == 0;
+
+        if (is_key && lens[i] > cfg->max_key_size) {
+            resp_errorf(reply, "ERR key of %zu bytes exceeds max-key-size "
+                               "(%llu)",
+                        lens[i], (unsigned long long)cfg->max_key_size);
+            return false;
+        }
+        if (!is_key && lens[i] > cfg->max_value_size) {
+            resp_errorf(reply, "ERR value of %zu bytes exceeds "
+                               "max-value-size (%llu)",
+                        lens[i], (unsigned long long)cfg->max_value_size);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* APPEND and SETRANGE grow a value: check the result on the leader. */
+static bool growth_ok(struct server *srv, const struct cmd_spec *cmd,
+                      const char **argv, const size_t *lens,
+                      struct buf *reply)
+{
+    const struct store_entry *e;
+    uint64_t size;
+    int64_t off;
+
+    if (strcmp(cmd->name, "append") == 0) {
+        e = store_get(srv->cluster->fsm.store, argv[1], lens[1]);
+        size = (e && store_live(e, clock_wall_ms()) ? e->value_len : 0) +
+               lens[2];
+    } else if (strcmp(cmd->name, "setrange") == 0) {
+        if (parse_i64(argv[2], lens[2], &off) != 0 || off < 0)
+            return true; /* the command itself reports it */
+        size = (uint64_t)off + lens[3];
+    } else {
+        return true;
+    }
+    if (size <= srv->cfg->max_value_size)
+        return true;
+    resp_errorf(reply, "ERR the value would grow to %llu bytes, beyond "
+                       "max-value-size (%llu)",
+                (unsigned long long)size,
+                (unsigned long long)srv->cfg->max_value_size);
+    return false;
+}
+
+static void wait_for_leader(struct slot *s, const char **argv,
+                            const size_t *lens)
+{
+    struct server *srv = s->conn->srv;
+
+    slot_copy_args(s, s->argc, argv, lens);
+    if (s->state != SLOT_WAITING) {
+        s->state = SLOT_WAITING;
+        s->deadline_us =
+            clock_mono_us() + (uint64_t)srv->cfg->request_timeout_ms * 1000;
+    }
+    s->wait_next = srv->waiting;
+    srv->waiting = s;
+}
+
+static void route_forward(struct slot *s, const char **argv,
+                          const size_t *lens)
+{
+    struct server *srv = s->conn->srv;
+    const struct member *leader = cluster_leader(srv->cluster);
+    int rv;
+
+    if (s->conn->from_peer) {
+        resp_error(&s->reply, ERR_TRYAGAIN);
+        slot_complete(s);
+        return;
+    }
+    if (leader == NULL) {
+        wait_for_leader(s, argv, lens);
+        return;
+    }
+    s->state = SLOT_FLIGHT;
+    rv = forwarder_send(srv->forwarder, leader->client_addr, s->argc, argv,
+                        lens, forward_done, s);
+    if (rv != CLUSTER_OK) {
+        wait_for_leader(s, argv, lens);
+        return;
+    }
+    srv->stats.commands_forwarded++;
+}
+
+static void route_leader(struct slot *s, const char **argv,
+                         const size_t *lens)
+{
+    struct server *srv = s->conn->srv;
+    const struct cmd_spec *cmd = s->cmd;
+    int rv;
+
+    s->state = SLOT_FLIGHT;
+    if (cmd->flags & CMD_WRITE) {
+        if (!within_limits(srv, cmd, s->argc, lens, &s->reply) ||
+            !growth_ok(srv, cmd, argv, lens, &s->reply)) {
+            slot_complete(s);
+            return;
+        }
+        rv = cluster_propose(srv->cluster, s->argc, argv, lens, write_done,
+                             s);
+    } else {
+        slot_copy_args(s, s->argc, argv, lens);
+        rv = cluster_read(srv->cluster, read_done, s);
+    }
+    if (rv == CLUSTER_NOT_LEADER)
+        route_forward(s, argv, lens);
+    else if (rv != CLUSTER_OK)
+        write_done(s, rv, NULL);
+}
+
+static void route(struct slot *s, const char **argv, const size_t *lens)
+{
+    struct conn *c = s->conn;
+    struct cluster *cl = c->srv->cluster;
+
+    if (cl->stopping) {
+        resp_error(&s->reply, ERR_SHUTDOWN);
+        slot_complete(s);
+    } else if (s->cmd->flags & CMD_ADMIN) {
+        switch (admin_run(c, s, s->argc, argv, lens, &s->reply)) {
+        case ADMIN_REPLIED:
+            slot_complete(s);
+            break;
+        case ADMIN_FORWARD:
+            route_forward(s, argv, lens);
+            break;
+        case ADMIN_ASYNC:
+            break;
+        }
+    } else if (cluster_is_leader(cl)) {
+        route_leader(s, argv, lens);
+    } else {
+        route_forward(s, argv, lens);
+    }
+}
+
+void dispatch_retry_waiting(struct server *srv)
+{
+    struct slot *list = srv->waiting, *s;
+    uint64_t now = clock_mono_us();
+
+    srv->waiting = NULL;
+    while ((s = list) != NULL) {
+        list = s->wait_next;
+        s->wait_next = NULL;
+        if (s->conn->closing) {
+            slot_complete(s);
+        } else if (cluster_leader_id(srv->cluster) != 0 &&
+                   (cluster_is_leader(srv->cluster) ||
+                    cluster_leader(srv->cluster) != NULL)) {
+            route(s, (const char **)s->argv, s->lens);
+        } else if (now >= s->deadline_us) {
+            resp_error(&s->reply, ERR_NOLEADER);
+            slot_complete(s);
+        } else {
+            s->wait_next = srv->waiting;
+            srv->waiting = s;
+        }
+    }
+}
+
+static void unknown_command(struct buf *out, int argc, const char **argv,
+                            const size_t *lens)
+{
+    struct buf msg = {0};
+
+    buf_printf(&msg, "ERR unknown command '%.*s', with args beginning with: ",
+               (int)(lens[0] > 128 ? 128 : lens[0]), argv[0]);
+    for (int i = 1; i < argc && msg.len < 400; i++)
+        buf_printf(&msg, "'%.*s' ", (int)(lens[i] > 64 ? 64 : lens[i]),
+                   argv[i]);
+    buf_append(&msg, "", 1);
+    resp_error(out, msg.data);
+    buf_free(&msg);
+}
+
+/* Replies that are ready now go straight out when nothing is queued before
+ * them; otherwise they take a slot to keep their place. */
+static struct buf *sync_reply(struct conn *c)
+{
+    if (c->head == NULL)
+        return &c->out;
+    return &slot_append(c, SLOT_DONE)->reply;
+}
+
+void dispatch_command(struct conn *c, int argc, const char **argv,
+                      const size_t *lens)
+{
+    struct server *srv = c->srv;
+    const struct cmd_spec *cmd = cmd_lookup(argv[0], lens[0]);
+    struct slot *s;
+
+    srv->stats.commands_processed++;
+    if (cmd == NULL) {
+        unknown_command(sync_reply(c), argc, argv, lens);
+        return;
+    }
+    c->last_cmd = cmd->name;
+    if (!cmd_arity_ok(cmd, argc)) {
+        resp_errorf(sync_reply(c),
+                    "ERR wrong number of arguments for '%s' command",
+                    cmd->name);
+        return;
+    }
+    if (!c->authed && !(cmd->flags & CMD_NOAUTH)) {
+        resp_error(sync_reply(c), "NOAUTH Authentication required.");
+        return;
+    }
+    if (cmd->flags & CMD_CONN) {
+        conncmd_run(c, cmd, argc, argv, lens, sync_reply(c));
+        return;
+    }
+    if ((cmd->flags & CMD_READ) && c->readonly) {
+        if (c->head == NULL) {
+            run_local(srv, cmd, argc, argv, lens, &c->out);
+            return;
+        }
+        s = slot_append(c, SLOT_DEFERRED);
+        s->cmd = cmd;
+        slot_copy_args(s, argc, argv, lens);
+        return;
+    }
+    s = slot_append(c, SLOT_FLIGHT);
+    s->cmd = cmd;
+    s->argc = argc;
+    route(s, argv, lens);
+}

@@ -1,0 +1,194 @@
+/* One hiredis connection from this node to the leader's client port. */
+
+#include <hiredis/adapters/libuv.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "forward.h"
+#include "log.h"
+#include "resp.h"
+
+struct forwarder {
+    uv_loop_t *loop;
+    char *password;
+    redisAsyncContext *ac;
+    char addr[300];
+};
+
+/* What hiredis keeps for one connection: whether it ever connected decides
+ * if a command lost with it may have run. */
+struct link {
+    struct forwarder *f;
+    bool connected;
+    unsigned refs; /* the context's own, plus one per command */
+};
+
+static void link_unref(struct link *l)
+{
+    if (--l->refs == 0)
+        free(l);
+}
+
+struct fwd_req {
+    cluster_done_fn done;
+    void *arg;
+    struct link *link;
+};
+
+static void reply_to_resp(struct buf *out, const redisReply *r)
+{
+    switch (r->type) {
+    case REDIS_REPLY_STRING:
+        resp_bulk(out, r->str, r->len);
+        break;
+    case REDIS_REPLY_STATUS:
+        buf_append(out, "+", 1);
+        buf_append(out, r->str, r->len);
+        buf_append(out, "\r\n", 2);
+        break;
+    case REDIS_REPLY_ERROR:
+        buf_append(out, "-", 1);
+        buf_append(out, r->str, r->len);
+        buf_append(out, "\r\n", 2);
+        break;
+    case REDIS_REPLY_INTEGER:
+        resp_int(out, r->integer);
+        break;
+    case REDIS_REPLY_ARRAY:
+        resp_array(out, r->elements);
+        for (size_t i = 0; i < r->elements; i++)
+            reply_to_resp(out, r->element[i]);
+        break;
+    default:
+        resp_null(out);
+        break;
+    }
+}
+
+static void forward_reply_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct fwd_req *req = privdata;
+    struct buf out = {0};
+
+    if (r == NULL) {
+        req->done(req->arg,
+                  req->link->connected ? CLUSTER_UNKNOWN : CLUSTER_NOT_LEADER,
+                  NULL);
+    } else {
+        reply_to_resp(&out, r);
+        req->done(req->arg, CLUSTER_OK, &out);
+        buf_free(&out);
+    }
+    link_unref(req->link);
+    free(req);
+}
+
+/* The context is going away: hiredis has or will shortly complete every
+ * command on it with a NULL reply. */
+static void link_gone(const redisAsyncContext *ac)
+{
+    struct link *l = ac->data;
+
+    if (l->f != NULL && l->f->ac == ac)
+        l->f->ac = NULL;
+    link_unref(l);
+}
+
+static void connect_cb(const redisAsyncContext *ac, int status)
+{
+    struct link *l = ac->data;
+
+    if (status == REDIS_OK) {
+        l->connected = true;
+        return;
+    }
+    log_warning("cannot reach the leader at %s: %s",
+                l->f ? l->f->addr : "?", ac->errstr);
+    link_gone(ac);
+}
+
+static void disconnect_cb(const redisAsyncContext *ac, int status)
+{
+    link_gone(ac);
+}
+
+static int forwarder_connect(struct forwarder *f, const char *addr)
+{
+    struct config_addr a;
+    struct link *l;
+    redisAsyncContext *ac;
+
+    if (config_parse_addr(addr, &a) != 0)
+        return -1;
+    ac = redisAsyncConnect(a.host[0] ? a.host : "127.0.0.1", (int)a.port);
+    if (ac == NULL || ac->err) {
+        if (ac != NULL)
+            redisAsyncFree(ac);
+        return -1;
+    }
+    l = xcalloc(1, sizeof(*l));
+    l->f = f;
+    l->refs = 1;
+    ac->data = l;
+    redisLibuvAttach(ac, f->loop);
+    redisAsyncSetConnectCallback(ac, connect_cb);
+    redisAsyncSetDisconnectCallback(ac, disconnect_cb);
+    if (f->password != NULL)
+        redisAsyncCommand(ac, NULL, NULL, "AUTH %s", f->password);
+    redisAsyncCommand(ac, NULL, NULL, "CASHE FORWARDED");
+    f->ac = ac;
+    snprintf(f->addr, sizeof(f->addr), "%s", addr);
+    return 0;
+}
+
+struct forwarder *forwarder_new(uv_loop_t *loop, const char *password)
+{
+    struct forwarder *f = xcalloc(1, sizeof(*f));
+
+    f->loop = loop;
+    f->password = password ? xstrdup(password) : NULL;
+    return f;
+}
+
+void forwarder_retarget(struct forwarder *f, const char *addr)
+{
+    redisAsyncContext *ac = f->ac;
+
+    if (ac == NULL || (addr != NULL && strcmp(addr, f->addr) == 0))
+        return;
+    ((struct link *)ac->data)->f = NULL;
+    f->ac = NULL;
+    redisAsyncDisconnect(ac);
+}
+
+void forwarder_free(struct forwarder *f)
+{
+    forwarder_retarget(f, NULL);
+    free(f->password);
+    free(f);
+}
+
+int forwarder_send(struct forwarder *f, const char *addr, int argc,
+                   const char **argv, const size_t *lens,
+                   cluster_done_fn done, void *arg)
+{
+    struct fwd_req *req;
+
+    forwarder_retarget(f, addr);
+    if (f->ac == NULL && forwarder_connect(f, addr) != 0)
+        return CLUSTER_NOT_LEADER;
+    req = xcalloc(1, sizeof(*req));
+    req->done = done;
+    req->arg = arg;
+    req->link = f->ac->data;
+    if (redisAsyncCommandArgv(f->ac, forward_reply_cb, req, argc, argv,
+                              lens) != REDIS_OK) {
+        free(req);
+        return CLUSTER_NOT_LEADER;
+    }
+    req->link->refs++;
+    return CLUSTER_OK;
+}

@@ -1,0 +1,48 @@
+/* The Raft state machine: applies log entries to the store and the member
+ * table, and turns them into snapshots and back.
+ *
+ * apply never fails toward Raft: a command that is wrong for the current
+ * state (INCR of "abc") produces an error reply, the same on every replica,
+ * and the log moves on. Only an entry that does not decode is logged as a
+ * corruption; it is skipped, again identically everywhere. */
+
+#ifndef CASHE_FSM_H
+#define CASHE_FSM_H
+
+#include <raft.h>
+#include <stdint.h>
+
+#include "exec.h"
+#include "members.h"
+#include "store.h"
+#include "util.h"
+
+struct fsm {
+    struct raft_fsm raft_fsm; /* handed to raft_init() */
+    struct store *store;
+    struct members members;
+    uint64_t rev;         /* revision counter, one per applied write */
+    int64_t time_ms;      /* time of the last applied entry, never backwards */
+    uint64_t applied;     /* entries applied, for statistics */
+    struct buf reply;     /* reply of the entry applied last */
+    struct buf snapshot;  /* encoding in progress, freed by finalize */
+    struct raft_buffer *snapshot_bufs;
+
+    /* Called after a member entry applies (may be NULL). */
+    void (*members_changed)(void *arg);
+    void *members_changed_arg;
+    exec_notify_fn notify; /* keyspace events (may be NULL) */
+    void *notify_arg;
+};
+
+void fsm_init(struct fsm *f);
+void fsm_close(struct fsm *f);
+
+/* What raft_apply()'s callback receives as its result: the reply buffer of
+ * the entry, valid only during the callback. */
+static inline const struct buf *fsm_result(void *result)
+{
+    return result;
+}
+
+#endif /* CASHE_FSM_H */
