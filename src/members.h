@@ -28,6 +28,7 @@ struct member {
     int role; /* enum member_role */
 };
 
+/* Sorted by name (strcmp order), so listings are stable across replicas. */
 struct members {
     struct member *v;
     size_t n;
@@ -43,7 +44,8 @@ uint64_t member_id_from_name(const char *name, size_t len);
 const char *member_role_name(int role);
 int member_role_parse(const char *s, size_t len, int *role);
 
-/* A name is 1..MEMBER_NAME_MAX bytes of [A-Za-z0-9._-]. */
+/* A name is 1..MEMBER_NAME_MAX bytes of [A-Za-z0-9._-]: returns 1 when @s
+ * is one, 0 otherwise. */
 int member_name_valid(const char *s, size_t len);
 
 /* Insert or replace the member named @name (copies every string). */
