@@ -452,7 +452,8 @@ int cluster_start(struct cluster *c, uv_loop_t *loop, struct config *cfg)
     rv = raft_start(&c->raft);
     if (rv != 0) {
         log_error("cannot start Raft from %s: %s", f->data_dir,
-                  raft_errmsg(&c->raft));
+                  raft_errmsg(&c->raft)[0] ? raft_errmsg(&c->raft)
+                                           : raft_strerror(rv));
         return -1;
     }
     c->started = true;

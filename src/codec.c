@@ -9,12 +9,13 @@
 void codec_encode(struct buf *out, uint8_t type, int64_t time_ms, uint32_t argc,
                   const char *const *argv, const size_t *lens)
 {
+    static const unsigned char zeros[8];
     unsigned char head[4] = {CODEC_VERSION, type, 0, 0};
     size_t total = CODEC_HEADER_SIZE;
 
     for (uint32_t i = 0; i < argc; i++)
         total += 4 + lens[i];
-    buf_reserve(out, total);
+    buf_reserve(out, total + 7);
 
     buf_append(out, head, sizeof(head));
     put_u32(out, argc);
@@ -27,6 +28,7 @@ void codec_encode(struct buf *out, uint8_t type, int64_t time_ms, uint32_t argc,
         put_u32(out, (uint32_t)lens[i]);
         buf_append(out, argv[i], lens[i]);
     }
+    buf_append(out, zeros, (8 - total % 8) % 8);
 }
 
 static bool codec_type_known(uint8_t type)
@@ -62,6 +64,18 @@ static int codec_check_header(const unsigned char *p, size_t len,
     return 0;
 }
 
+/* The zeros that round an encoding up to a multiple of 8 bytes. */
+static bool raft_padding(const unsigned char *p, size_t n, size_t total)
+{
+    if (n >= 8)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != 0)
+            return false;
+    }
+    return true;
+}
+
 int codec_decode(const void *data, size_t len, struct codec_command *cmd)
 {
     const unsigned char *p = data;
@@ -90,7 +104,7 @@ int codec_decode(const void *data, size_t len, struct codec_command *cmd)
         lens[i] = n;
         pos += n;
     }
-    if (pos != len)
+    if (len % 8 != 0 || !raft_padding(p + pos, len - pos, len))
         goto err_layout;
 
     cmd->type = p[1];

@@ -13,9 +13,12 @@
  *   u32 argc
  *   i64 time_ms      leader's wall clock, ms since the epoch
  *   argc x { u32 len, len bytes }
+ *   0..7 zero bytes, so the whole is a multiple of 8 bytes long
  *
- * A decoder accepts exactly this, with no trailing bytes: anything else is
- * rejected, never guessed at. */
+ * The padding is for canonical/raft: it sends several entries in one message
+ * with each payload rounded up to 8 bytes, and a follower then finds every
+ * entry after an unaligned one at the wrong offset. A decoder accepts
+ * exactly this layout: anything else is rejected, never guessed at. */
 
 #ifndef CASHE_CODEC_H
 #define CASHE_CODEC_H

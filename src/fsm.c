@@ -110,8 +110,10 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf,
     *result = &f->reply;
     f->applied++;
     if (codec_decode(buf->base, buf->len, &c) != 0) {
-        log_error("skipping a log entry that does not decode (%zu bytes)",
-                  buf->len);
+        const unsigned char *b = buf->base;
+        log_error("skipping a log entry that does not decode (%zu bytes: "
+                  "%02x %02x %02x %02x %02x %02x %02x %02x)",
+                  buf->len, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
         resp_error(&f->reply, "ERR undecodable log entry");
         return 0;
     }
