@@ -8,7 +8,7 @@
 #include "exec.h"
 
 /* Reply texts shared by several commands, without the leading '-'. */
-#define EXEC_ERR_SYNTAX "ERR syntax error"
+#define EXEC_ERR_SYNTAX  "ERR syntax error"
 #define EXEC_ERR_NOT_INT "ERR value is not an integer or out of range"
 #define EXEC_ERR_TOO_BIG                                                       \
     "ERR string exceeds maximum allowed size (proto-max-bulk-len)"

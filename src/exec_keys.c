@@ -108,9 +108,8 @@ enum {
     EXPIRE_LT = 1u << 3,
 };
 
-static bool parse_expire_opts(struct exec_ctx *ctx, int argc,
-                              const char **argv, const size_t *lens,
-                              unsigned *flags)
+static bool parse_expire_opts(struct exec_ctx *ctx, int argc, const char **argv,
+                              const size_t *lens, unsigned *flags)
 {
     static const char *const names[] = {"nx", "xx", "gt", "lt"};
     unsigned f = 0;
@@ -118,7 +117,8 @@ static bool parse_expire_opts(struct exec_ctx *ctx, int argc,
     for (int i = 3; i < argc; i++) {
         size_t n = 0;
 
-        while (n < ARRAY_SIZE(names) && !exec_arg_is(argv[i], lens[i], names[n]))
+        while (n < ARRAY_SIZE(names) &&
+               !exec_arg_is(argv[i], lens[i], names[n]))
             n++;
         if (n == ARRAY_SIZE(names)) {
             exec_reply_error_quoting(ctx, "ERR Unsupported option ", argv[i],

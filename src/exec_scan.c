@@ -116,8 +116,7 @@ static void cursor_evict_oldest(struct scan_cursors *c)
 
 /* Remember @key under a new nonzero id below 2^63 (clients that read the
  * cursor as a signed 64-bit integer keep working). */
-static uint64_t cursor_put(struct scan_cursors *c, const char *key,
-                           size_t len)
+static uint64_t cursor_put(struct scan_cursors *c, const char *key, size_t len)
 {
     size_t pos;
     uint64_t id;
@@ -322,11 +321,11 @@ static const struct store_entry *scan_start(const struct exec_ctx *ctx,
     if (a->from == NULL)
         return seek_prefix(ctx->store, pat->prefix, pat->prefix_len);
     e = store_seek(ctx->store, a->from->key, a->from->key_len);
-    if (e != NULL && key_cmp(e->key, e->key_len, a->from->key,
-                             a->from->key_len) == 0)
+    if (e != NULL &&
+        key_cmp(e->key, e->key_len, a->from->key, a->from->key_len) == 0)
         e = store_next(ctx->store, e);
-    if (e != NULL && key_cmp(e->key, e->key_len, pat->prefix,
-                             pat->prefix_len) < 0)
+    if (e != NULL &&
+        key_cmp(e->key, e->key_len, pat->prefix, pat->prefix_len) < 0)
         e = seek_prefix(ctx->store, pat->prefix, pat->prefix_len);
     return e;
 }
@@ -334,10 +333,11 @@ static const struct store_entry *scan_start(const struct exec_ctx *ctx,
 /* Walk from @e until @want keys are found or @budget entries examined.
  * Returns the last entry examined, or NULL when the run of candidates is
  * over (the iteration is complete). */
-static const struct store_entry *
-scan_walk(const struct exec_ctx *ctx, const struct store_entry *e,
-          const struct pattern *pat, size_t want, size_t budget,
-          struct entry_list *found)
+static const struct store_entry *scan_walk(const struct exec_ctx *ctx,
+                                           const struct store_entry *e,
+                                           const struct pattern *pat,
+                                           size_t want, size_t budget,
+                                           struct entry_list *found)
 {
     const struct store_entry *last = NULL;
 
@@ -374,6 +374,7 @@ void exec_scan(struct exec_ctx *ctx, int argc, const char **argv,
     const struct store_entry *last = NULL;
     struct scan_args a;
     struct pattern pat;
+    uint64_t next = 0;
     size_t want;
 
     if (!parse_scan(ctx, argc, argv, lens, &a))
@@ -391,11 +392,9 @@ void exec_scan(struct exec_ctx *ctx, int argc, const char **argv,
         last = scan_walk(ctx, scan_start(ctx, &a, &pat), &pat, want,
                          (want > 10 ? want : 10) * 10, &found);
     }
-    reply_scan(ctx,
-               last != NULL ? cursor_put(ctx->cursors, last->key,
-                                         last->key_len)
-                            : 0,
-               &found);
+    if (last != NULL)
+        next = cursor_put(ctx->cursors, last->key, last->key_len);
+    reply_scan(ctx, next, &found);
     free(found.v);
     free(pat.prefix);
 }

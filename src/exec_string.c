@@ -186,8 +186,8 @@ void exec_setnx(struct exec_ctx *ctx, int argc, const char **argv,
     resp_int(ctx->reply, r == SET_DONE ? 1 : 0);
 }
 
-static void setex_generic(struct exec_ctx *ctx, const char *name,
-                          unsigned unit, const char **argv, const size_t *lens)
+static void setex_generic(struct exec_ctx *ctx, const char *name, unsigned unit,
+                          const char **argv, const size_t *lens)
 {
     struct set_opts opts = {unit, argv[2], lens[2]};
 

@@ -11,8 +11,7 @@
  * closes the class even first in it, so "[]" matches nothing; a backslash
  * takes the next byte literally; "x-y" is a range, either way round; a
  * class left open runs to the end of the pattern. */
-static bool class_match(const char *p, size_t plen, size_t *i,
-                        unsigned char c)
+static bool class_match(const char *p, size_t plen, size_t *i, unsigned char c)
 {
     size_t k = *i + 1;
     bool negate = false;
@@ -50,8 +49,7 @@ static bool class_match(const char *p, size_t plen, size_t *i,
 
 /* One token other than '*' at @p[*i] against byte @c; *i moves past it. A
  * trailing lone backslash is a literal backslash. */
-static bool token_match(const char *p, size_t plen, size_t *i,
-                        unsigned char c)
+static bool token_match(const char *p, size_t plen, size_t *i, unsigned char c)
 {
     size_t k = *i;
 

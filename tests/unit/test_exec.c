@@ -19,7 +19,7 @@
 #include "store.h"
 #include "util.h"
 
-#define NOW INT64_C(1700000000000)
+#define NOW      INT64_C(1700000000000)
 #define MAX_ARGS 64
 
 struct fx {
@@ -32,8 +32,7 @@ struct fx {
 };
 
 /* Events are logged as "event:key;" (keys may hold NUL bytes). */
-static void on_event(void *arg, const char *event, const char *key,
-                     size_t len)
+static void on_event(void *arg, const char *event, const char *key, size_t len)
 {
     buf_append_str(arg, event);
     buf_append(arg, ":", 1);
@@ -120,6 +119,7 @@ static const char *run_list(struct fx *f, const char *const *list)
 }
 
 #define RUN(f, ...) run_list(f, (const char *const[]){__VA_ARGS__, NULL})
+
 #define EXPECT(f, line, want) assert_string_equal(run(f, line), want)
 
 static const struct store_entry *entry(struct fx *f, const char *key)
@@ -138,7 +138,7 @@ static char *events(struct fx *f)
     return last;
 }
 
-#define ERR_SYNTAX "-ERR syntax error\r\n"
+#define ERR_SYNTAX  "-ERR syntax error\r\n"
 #define ERR_NOT_INT "-ERR value is not an integer or out of range\r\n"
 
 /* ---- the table ---------------------------------------------------------- */
@@ -151,8 +151,8 @@ static void test_table_sorted_and_consistent(void **state)
     (void)state;
     assert_true(n > 40);
     for (size_t i = 0; i < n; i++) {
-        unsigned kind = t[i].flags & (CMD_WRITE | CMD_READ | CMD_CONN |
-                                      CMD_ADMIN);
+        unsigned kind =
+            t[i].flags & (CMD_WRITE | CMD_READ | CMD_CONN | CMD_ADMIN);
         char upper[32];
 
         if (i > 0)
@@ -312,10 +312,10 @@ static void test_set_errors(void **state)
 {
     struct fx *f = *state;
     static const char *const syntax[] = {
-        "SET k x NX XX",        "SET k x XX NX",     "SET k x EX 10 PX 100",
+        "SET k x NX XX",        "SET k x XX NX",        "SET k x EX 10 PX 100",
         "SET k x KEEPTTL EX 1", "SET k x EX 1 KEEPTTL", "SET k x EX",
-        "SET k x FOO",          "SET k x PERSIST",   "SET k x EXAT 1 PXAT 1",
-        "SET k x PX",           "SET k x GET EX",    "SET k x NXX",
+        "SET k x FOO",          "SET k x PERSIST",      "SET k x EXAT 1 PXAT 1",
+        "SET k x PX",           "SET k x GET EX",       "SET k x NXX",
     };
     const char *bad_time = "-ERR invalid expire time in 'set' command\r\n";
 
@@ -353,14 +353,12 @@ static void test_setnx_setex_psetex(void **state)
     EXPECT(f, "GET k", "$1\r\nw\r\n");
     EXPECT(f, "PSETEX k 250 x", "+OK\r\n");
     assert_int_equal(entry(f, "k")->expire_ms, NOW + 250);
-    EXPECT(f, "SETEX k 0 v",
-           "-ERR invalid expire time in 'setex' command\r\n");
+    EXPECT(f, "SETEX k 0 v", "-ERR invalid expire time in 'setex' command\r\n");
     EXPECT(f, "PSETEX k -3 v",
            "-ERR invalid expire time in 'psetex' command\r\n");
     EXPECT(f, "SETEX k nope v", ERR_NOT_INT);
     EXPECT(f, "GET k", "$1\r\nx\r\n");
-    assert_string_equal(events(f),
-                        "set:k;set:k;expire:k;set:k;expire:k;");
+    assert_string_equal(events(f), "set:k;set:k;expire:k;set:k;expire:k;");
 }
 
 static void test_getset_getdel(void **state)
@@ -427,8 +425,9 @@ static void test_mget_mset_msetnx(void **state)
 {
     struct fx *f = *state;
 
-    EXPECT(f, "MSET a 1 b", "-ERR wrong number of arguments for 'mset' "
-                            "command\r\n");
+    EXPECT(f, "MSET a 1 b",
+           "-ERR wrong number of arguments for 'mset' "
+           "command\r\n");
     EXPECT(f, "MSET a 1 c 3", "+OK\r\n");
     EXPECT(f, "MGET a b c", "*3\r\n$1\r\n1\r\n$-1\r\n$1\r\n3\r\n");
     EXPECT(f, "MGET b", "*1\r\n$-1\r\n");
@@ -438,8 +437,9 @@ static void test_mget_mset_msetnx(void **state)
     assert_int_equal(entry(f, "a")->expire_ms, 0);
     assert_string_equal(events(f), "set:a;set:c;set:a;expire:a;set:a;set:a;");
 
-    EXPECT(f, "MSETNX x 1 y", "-ERR wrong number of arguments for 'msetnx' "
-                              "command\r\n");
+    EXPECT(f, "MSETNX x 1 y",
+           "-ERR wrong number of arguments for 'msetnx' "
+           "command\r\n");
     EXPECT(f, "MSETNX x 1 a 9", ":0\r\n");
     assert_null(entry(f, "x"));
     EXPECT(f, "GET a", "$1\r\n3\r\n");
@@ -472,8 +472,16 @@ static void test_incr_family(void **state)
 static void test_incr_bad_values(void **state)
 {
     struct fx *f = *state;
-    static const char *const bad[] = {"abc", " 1", "1 ", "01", "-0", "1.5",
-                                      "", "+1", "-", "9223372036854775808",
+    static const char *const bad[] = {"abc",
+                                      " 1",
+                                      "1 ",
+                                      "01",
+                                      "-0",
+                                      "1.5",
+                                      "",
+                                      "+1",
+                                      "-",
+                                      "9223372036854775808",
                                       "12345678901234567890123"};
 
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
@@ -504,8 +512,7 @@ static void test_incr_overflow(void **state)
     EXPECT(f, "DECRBY n -9223372036854775807", ":-1\r\n");
     EXPECT(f, "DECRBY n -9223372036854775808",
            "-ERR decrement would overflow\r\n");
-    EXPECT(f, "INCRBY z -9223372036854775808",
-           ":-9223372036854775808\r\n");
+    EXPECT(f, "INCRBY z -9223372036854775808", ":-9223372036854775808\r\n");
     EXPECT(f, "GET n", "$2\r\n-1\r\n");
 }
 
@@ -592,8 +599,9 @@ static void test_getrange(void **state)
     };
     char line[128];
 
-    EXPECT(f, "SET k", "-ERR wrong number of arguments for 'set' "
-                       "command\r\n");
+    EXPECT(f, "SET k",
+           "-ERR wrong number of arguments for 'set' "
+           "command\r\n");
     RUN(f, "SET", "k", "This is a string");
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         snprintf(line, sizeof(line), "GETRANGE k %s", cases[i].args);
@@ -743,9 +751,10 @@ static void test_expire_past_deletes(void **state)
 {
     struct fx *f = *state;
     static const char *const past[] = {
-        "EXPIRE k -1",       "EXPIRE k 0",        "PEXPIRE k 0",
-        "PEXPIRE k -100",    "EXPIREAT k 1",      "PEXPIREAT k 0",
-        "EXPIREAT k -5",     "PEXPIREAT k 1700000000000",
+        "EXPIRE k -1",   "EXPIRE k 0",
+        "PEXPIRE k 0",   "PEXPIRE k -100",
+        "EXPIREAT k 1",  "PEXPIREAT k 0",
+        "EXPIREAT k -5", "PEXPIREAT k 1700000000000",
     };
 
     for (size_t i = 0; i < ARRAY_SIZE(past); i++) {
@@ -1095,8 +1104,9 @@ static void test_keys(void **state)
 {
     struct fx *f = *state;
 
-    EXPECT(f, "MSET app/db/host h app/db/port p app/dbx 1 app/web w apq 2 "
-              "ap 3 other 4 a* 5",
+    EXPECT(f,
+           "MSET app/db/host h app/db/port p app/dbx 1 app/web w apq 2 "
+           "ap 3 other 4 a* 5",
            "+OK\r\n");
     EXPECT(f, "KEYS app/db/*",
            "*2\r\n$11\r\napp/db/host\r\n$11\r\napp/db/port\r\n");
@@ -1416,35 +1426,64 @@ static void test_glob_cases(void **state)
         const char *s;
         bool match;
     } cases[] = {
-        {"*", "", true},           {"*", "abc", true},
-        {"", "", true},            {"", "a", false},
-        {"**", "anything", true},  {"abc", "abc", true},
-        {"abc", "abd", false},     {"abc", "ab", false},
-        {"a?c", "abc", true},      {"a?c", "ac", false},
-        {"?", "", false},          {"*?", "", false},
-        {"*?", "x", true},         {"h*llo", "hllo", true},
-        {"h*llo", "heeeello", true}, {"h*llo", "hello!", false},
-        {"*a", "ba", true},        {"*a", "ab", false},
-        {"a*b*c", "aXbYc", true},  {"a*b*c", "aXbY", false},
-        {"a*b*c", "abcbc", true},  {"*.txt", "a.b.txt", true},
-        {"[abc]", "b", true},      {"[abc]", "d", false},
-        {"[abc]", "", false},      {"[a-c]x", "bx", true},
-        {"[c-a]x", "bx", true},    {"[a-c]x", "dx", false},
-        {"[^a]", "b", true},       {"[^a]", "a", false},
-        {"[^a-c]", "d", true},     {"[^a-c]", "b", false},
-        {"[]", "a", false},        {"[^]", "a", true},
-        {"[a-]", "-", true},       {"[a-]", "b", false},
-        {"[\\]]", "]", true},      {"[\\]]", "\\", false},
-        {"[a\\-z]", "-", true},    {"[a\\-z]", "b", false},
-        {"[[]", "[", true},        {"[abc", "b", true},
-        {"[abc", "bc", false},     {"[", "a", false},
-        {"\\*", "*", true},        {"\\*", "a", false},
-        {"\\?", "?", true},        {"\\[a]", "[a]", true},
-        {"a\\", "a\\", true},      {"\\a", "a", true},
-        {"*\\*", "x*", true},      {"*\\*", "xy", false},
-        {"[*]", "*", true},        {"[*]", "a", false},
-        {"h[ae]llo", "hallo", true}, {"h[ae]llo", "hillo", false},
-        {"*[0-9]", "abc7", true},  {"*[0-9]", "abc", false},
+        {"*", "", true},
+        {"*", "abc", true},
+        {"", "", true},
+        {"", "a", false},
+        {"**", "anything", true},
+        {"abc", "abc", true},
+        {"abc", "abd", false},
+        {"abc", "ab", false},
+        {"a?c", "abc", true},
+        {"a?c", "ac", false},
+        {"?", "", false},
+        {"*?", "", false},
+        {"*?", "x", true},
+        {"h*llo", "hllo", true},
+        {"h*llo", "heeeello", true},
+        {"h*llo", "hello!", false},
+        {"*a", "ba", true},
+        {"*a", "ab", false},
+        {"a*b*c", "aXbYc", true},
+        {"a*b*c", "aXbY", false},
+        {"a*b*c", "abcbc", true},
+        {"*.txt", "a.b.txt", true},
+        {"[abc]", "b", true},
+        {"[abc]", "d", false},
+        {"[abc]", "", false},
+        {"[a-c]x", "bx", true},
+        {"[c-a]x", "bx", true},
+        {"[a-c]x", "dx", false},
+        {"[^a]", "b", true},
+        {"[^a]", "a", false},
+        {"[^a-c]", "d", true},
+        {"[^a-c]", "b", false},
+        {"[]", "a", false},
+        {"[^]", "a", true},
+        {"[a-]", "-", true},
+        {"[a-]", "b", false},
+        {"[\\]]", "]", true},
+        {"[\\]]", "\\", false},
+        {"[a\\-z]", "-", true},
+        {"[a\\-z]", "b", false},
+        {"[[]", "[", true},
+        {"[abc", "b", true},
+        {"[abc", "bc", false},
+        {"[", "a", false},
+        {"\\*", "*", true},
+        {"\\*", "a", false},
+        {"\\?", "?", true},
+        {"\\[a]", "[a]", true},
+        {"a\\", "a\\", true},
+        {"\\a", "a", true},
+        {"*\\*", "x*", true},
+        {"*\\*", "xy", false},
+        {"[*]", "*", true},
+        {"[*]", "a", false},
+        {"h[ae]llo", "hallo", true},
+        {"h[ae]llo", "hillo", false},
+        {"*[0-9]", "abc7", true},
+        {"*[0-9]", "abc", false},
     };
 
     (void)state;
@@ -1453,8 +1492,8 @@ static void test_glob_cases(void **state)
                               cases[i].s, strlen(cases[i].s));
 
         if (got != cases[i].match)
-            fail_msg("glob '%s' on '%s': got %d", cases[i].pattern,
-                     cases[i].s, got);
+            fail_msg("glob '%s' on '%s': got %d", cases[i].pattern, cases[i].s,
+                     got);
     }
 }
 
@@ -1514,8 +1553,8 @@ static void test_glob_prefix(void **state)
     (void)state;
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         bool literal = !cases[i].literal;
-        size_t n = glob_prefix(cases[i].pattern, strlen(cases[i].pattern),
-                               out, &literal);
+        size_t n = glob_prefix(cases[i].pattern, strlen(cases[i].pattern), out,
+                               &literal);
 
         assert_int_equal(n, strlen(cases[i].prefix));
         assert_memory_equal(out, cases[i].prefix, n);

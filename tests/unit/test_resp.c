@@ -211,7 +211,8 @@ static const struct example examples[] = {
        "SET,a\\x0d\\x0a\\x00b\\x0a,;I:0"),
     EX("*4\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n$16\r\n0123456789abcdef\r\n",
        "a,b,c,0123456789abcdef;I:0"),
-    EX("*1\r\n$-0\r\n\r\n", ";I:0"),
+    /* "-0" is not a number to redis either. */
+    EX("*1\r\n$-0\r\n\r\n", "E:ERR Protocol error: invalid bulk length"),
     EX("*0\r\n*-1\r\n*-7\r\n*1\r\n$1\r\nx\r\n", "x;I:0"),
     EX("*0\r\n", "I:0"),
     EX("\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n", "a,b;I:0"),
