@@ -56,8 +56,8 @@ static struct proposal *proposal_new(struct cluster *c, cluster_done_fn done,
     return p;
 }
 
-/* Reads that arrived before this proposal was made are linearized by its
- * commit: hand them the open batch. */
+/* Reads that arrived before this barrier was appended are linearized by
+ * its commit: hand them the open batch. */
 static void proposal_take_reads(struct cluster *c, struct proposal *p)
 {
     p->reads = c->open_reads;
@@ -119,6 +119,12 @@ int cluster_propose_entry(struct cluster *c, uint8_t type, int argc,
         return CLUSTER_SHUTDOWN;
     if (!cluster_is_leader(c))
         return CLUSTER_NOT_LEADER;
+    /* Reads in the open batch arrived before this entry, but a proposal's
+     * reads run only once its entry has applied: a pipelined "GET k; SET k
+     * v" would read v. A barrier of their own, appended first, runs them
+     * before this entry applies. */
+    if (c->open_reads.n > 0 && cluster_barrier(c, NULL, NULL) != CLUSTER_OK)
+        reads_finish(&c->open_reads, CLUSTER_NOT_LEADER);
     codec_encode(&entry, type, clock_wall_ms(), (uint32_t)argc, argv, lens);
     rb.base = raft_malloc(entry.len);
     rb.len = entry.len;
@@ -134,7 +140,6 @@ int cluster_propose_entry(struct cluster *c, uint8_t type, int argc,
     }
     c->in_flight++;
     c->stats.proposals++;
-    proposal_take_reads(c, p);
     return CLUSTER_OK;
 }
 

@@ -465,26 +465,46 @@ int cluster_transfer(struct cluster *c, const char *name, cluster_done_fn done,
 }
 
 /* canonical/raft has no call to take a snapshot now: lower the threshold to
- * one entry and append a barrier, whose apply then takes one. */
+ * one entry and append a barrier, whose apply then takes one. Raft checks
+ * the threshold only after its whole apply loop, which runs the barrier's
+ * callback, so the threshold goes back up from a timer, once that loop is
+ * over and the snapshot has started. */
 struct snapshot_op {
     struct cluster *c;
     cluster_done_fn done;
     void *arg;
+    int status;
+    uv_timer_t timer;
 };
+
+static void snapshot_op_free(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void snapshot_restore_cb(uv_timer_t *t)
+{
+    struct snapshot_op *s = t->data;
+    struct buf reply = {0};
+
+    raft_set_snapshot_threshold(&s->c->raft, s->c->cfg->snapshot_threshold);
+    if (s->status == CLUSTER_OK)
+        resp_simple(&reply, "OK");
+    else
+        resp_error(&reply, "TRYAGAIN leadership changed; retry");
+    s->done(s->arg, s->status, &reply);
+    buf_free(&reply);
+    uv_close((uv_handle_t *)&s->timer, snapshot_op_free);
+}
 
 static void snapshot_barrier_cb(void *arg, int status, const struct buf *r)
 {
     struct snapshot_op *s = arg;
-    struct buf reply = {0};
 
-    raft_set_snapshot_threshold(&s->c->raft, s->c->cfg->snapshot_threshold);
-    if (status == CLUSTER_OK)
-        resp_simple(&reply, "OK");
-    else
-        resp_error(&reply, "TRYAGAIN leadership changed; retry");
-    s->done(s->arg, status, &reply);
-    buf_free(&reply);
-    free(s);
+    s->status = status;
+    uv_timer_init(s->c->loop, &s->timer);
+    s->timer.data = s;
+    uv_timer_start(&s->timer, snapshot_restore_cb, 0, 0);
 }
 
 int cluster_snapshot(struct cluster *c, cluster_done_fn done, void *arg)

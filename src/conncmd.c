@@ -23,8 +23,12 @@ static void hello(struct conn *c, int argc, const char **argv,
     int64_t proto = 2;
     int i = 2;
 
-    if (argc >= 2 && (parse_i64(argv[1], lens[1], &proto) != 0 ||
-                      proto < 2 || proto > 3)) {
+    if (argc >= 2 && parse_i64(argv[1], lens[1], &proto) != 0) {
+        resp_error(r, "ERR Protocol version is not an integer or out of "
+                      "range");
+        return;
+    }
+    if (proto < 2 || proto > 3) {
         resp_error(r, "NOPROTO unsupported protocol version");
         return;
     }
@@ -89,6 +93,16 @@ static void auth(struct conn *c, int argc, const char **argv,
         resp_error(r, "ERR syntax error");
         return;
     }
+    /* Without a password the default user takes any password, as redis's
+     * "nopass" default user does; other user names do not exist. */
+    if (pw == NULL && argc == 3) {
+        if (arg_is(argv[1], lens[1], "default"))
+            resp_simple(r, "OK");
+        else
+            resp_error(r, "WRONGPASS invalid username-password pair or "
+                          "user is disabled.");
+        return;
+    }
     if (pw == NULL) {
         resp_error(r, "ERR AUTH <password> called without any password "
                       "configured for the default user. Are you sure your "
@@ -117,6 +131,26 @@ static void client_list_line(struct conn *c, struct buf *out)
                (long long)(clock_wall_ms() - c->created_ms) / 1000,
                c->readonly ? "r" : "N", c->in.len, c->out.len,
                c->last_cmd ? c->last_cmd : "NULL");
+}
+
+/* Redis tells an unknown subcommand from a known one given the wrong
+ * arguments; clients and people both read the difference. */
+static void client_usage_error(const char *sub, size_t n, struct buf *r)
+{
+    static const char *const known[] = {"id",      "getname", "setname",
+                                        "setinfo", "list",    "info"};
+
+    for (size_t i = 0; i < ARRAY_SIZE(known); i++) {
+        if (arg_is(sub, n, known[i])) {
+            resp_errorf(r,
+                        "ERR wrong number of arguments for 'client|%s' "
+                        "command",
+                        known[i]);
+            return;
+        }
+    }
+    resp_errorf(r, "ERR unknown subcommand '%.*s'. Try CLIENT HELP.",
+                (int)(n > 64 ? 64 : n), sub);
 }
 
 static void client(struct conn *c, int argc, const char **argv,
@@ -160,9 +194,7 @@ static void client(struct conn *c, int argc, const char **argv,
         resp_bulk(r, list.data, list.len);
         buf_free(&list);
     } else {
-        resp_errorf(r, "ERR unknown subcommand or wrong number of arguments "
-                       "for '%.*s'. Try CLIENT HELP.",
-                    (int)(n > 64 ? 64 : n), sub);
+        client_usage_error(sub, n, r);
     }
 }
 
@@ -210,7 +242,11 @@ static void command(struct conn *c, int argc, const char **argv,
         for (size_t i = 0; i < n; i++)
             command_entry(&table[i], r);
     } else if (arg_is(argv[1], lens[1], "count")) {
-        resp_int(r, (int64_t)n);
+        if (argc == 2)
+            resp_int(r, (int64_t)n);
+        else
+            resp_error(r, "ERR wrong number of arguments for 'command|count' "
+                          "command");
     } else if (arg_is(argv[1], lens[1], "info")) {
         resp_array(r, (size_t)argc - 2);
         for (int i = 2; i < argc; i++) {
@@ -219,7 +255,7 @@ static void command(struct conn *c, int argc, const char **argv,
             if (cmd)
                 command_entry(cmd, r);
             else
-                resp_null_array(r);
+                resp_null(r);
         }
     } else if (arg_is(argv[1], lens[1], "docs")) {
         /* No docs: redis-cli then simply shows no hints. */
@@ -249,7 +285,11 @@ void conncmd_run(struct conn *c, const struct cmd_spec *cmd, int argc,
     } else if (strcmp(name, "auth") == 0) {
         auth(c, argc, argv, lens, r);
     } else if (strcmp(name, "select") == 0) {
-        if (lens[1] == 1 && argv[1][0] == '0')
+        int64_t db;
+
+        if (parse_i64(argv[1], lens[1], &db) != 0)
+            resp_error(r, "ERR value is not an integer or out of range");
+        else if (db == 0)
             resp_simple(r, "OK");
         else
             resp_error(r, "ERR DB index is out of range");

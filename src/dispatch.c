@@ -69,6 +69,23 @@ static void slot_copy_args(struct slot *s, int argc, const char **argv,
     }
 }
 
+/* Pausing a connection's input bounds the commands it has in flight, not
+ * the size of their replies: thousands of GETs of a large value completing
+ * in one batch for a client that does not read would pile up without end.
+ * Past max-client-buffer of unanswered replies the client is dropped, as
+ * redis's output buffer limit does. */
+static bool over_output_limit(struct conn *c)
+{
+    size_t unanswered = c->held + c->out.len + c->writing.len;
+
+    if (unanswered <= c->srv->cfg->max_client_buffer)
+        return false;
+    log_warning("client %llu (%s): %zu bytes of replies wait for it, over "
+                "max-client-buffer; closing it",
+                (unsigned long long)c->id, c->addr, unanswered);
+    return true;
+}
+
 /* A slot in flight or waiting got its answer. */
 static void slot_complete(struct slot *s)
 {
@@ -76,10 +93,16 @@ static void slot_complete(struct slot *s)
 
     s->state = SLOT_DONE;
     c->pending--;
-    if (c->closing)
+    if (c->closing) {
         slot_free(s);
-    else
-        conn_mark_dirty(c);
+    } else {
+        s->held = s->reply.len;
+        c->held += s->held;
+        if (over_output_limit(c))
+            conn_close(c); /* frees s with the other done slots */
+        else
+            conn_mark_dirty(c);
+    }
     conn_unref(c);
 }
 
@@ -110,6 +133,7 @@ void slots_advance(struct conn *c)
         if (s->state != SLOT_DONE)
             break;
         buf_append(&c->out, s->reply.data, s->reply.len);
+        c->held -= s->held;
         c->head = s->next;
         if (c->head == NULL)
             c->tail = NULL;
@@ -368,7 +392,7 @@ static void unknown_command(struct buf *out, int argc, const char **argv,
 
 /* Replies that are ready now go straight out when nothing is queued before
  * them; otherwise they take a slot to keep their place. */
-static struct buf *sync_reply(struct conn *c)
+struct buf *dispatch_ready_reply(struct conn *c)
 {
     if (c->head == NULL)
         return &c->out;
@@ -384,22 +408,22 @@ void dispatch_command(struct conn *c, int argc, const char **argv,
 
     srv->stats.commands_processed++;
     if (cmd == NULL) {
-        unknown_command(sync_reply(c), argc, argv, lens);
+        unknown_command(dispatch_ready_reply(c), argc, argv, lens);
         return;
     }
     c->last_cmd = cmd->name;
     if (!cmd_arity_ok(cmd, argc)) {
-        resp_errorf(sync_reply(c),
+        resp_errorf(dispatch_ready_reply(c),
                     "ERR wrong number of arguments for '%s' command",
                     cmd->name);
         return;
     }
     if (!c->authed && !(cmd->flags & CMD_NOAUTH)) {
-        resp_error(sync_reply(c), "NOAUTH Authentication required.");
+        resp_error(dispatch_ready_reply(c), "NOAUTH Authentication required.");
         return;
     }
     if (cmd->flags & CMD_CONN) {
-        conncmd_run(c, cmd, argc, argv, lens, sync_reply(c));
+        conncmd_run(c, cmd, argc, argv, lens, dispatch_ready_reply(c));
         return;
     }
     if ((cmd->flags & CMD_READ) && c->readonly) {

@@ -1,6 +1,5 @@
 /* One hiredis connection from this node to the leader's client port. */
 
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <stdlib.h>
@@ -9,6 +8,7 @@
 #include "config.h"
 #include "forward.h"
 #include "log.h"
+#include "redis_uv.h"
 #include "resp.h"
 
 struct forwarder {
@@ -129,11 +129,14 @@ static int forwarder_connect(struct forwarder *f, const char *addr)
             redisAsyncFree(ac);
         return -1;
     }
+    if (redis_uv_attach(ac, f->loop) != REDIS_OK) {
+        redisAsyncFree(ac);
+        return -1;
+    }
     l = xcalloc(1, sizeof(*l));
     l->f = f;
     l->refs = 1;
     ac->data = l;
-    redisLibuvAttach(ac, f->loop);
     redisAsyncSetConnectCallback(ac, connect_cb);
     redisAsyncSetDisconnectCallback(ac, disconnect_cb);
     if (f->password != NULL)

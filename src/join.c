@@ -5,7 +5,6 @@
  * repeated every second until this node's own member table, replicated to
  * it once it is in the Raft configuration, lists it as a voter. */
 
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 #include "cluster.h"
 #include "cluster_internal.h"
 #include "log.h"
+#include "redis_uv.h"
 
 #define JOIN_RETRY_MS 1000
 
@@ -87,8 +87,11 @@ static void join_attempt(struct cluster *c)
             redisAsyncFree(ac);
         return;
     }
+    if (redis_uv_attach(ac, c->loop) != REDIS_OK) {
+        redisAsyncFree(ac);
+        return;
+    }
     ac->data = c;
-    redisLibuvAttach(ac, c->loop);
     redisAsyncSetConnectCallback(ac, join_connect_cb);
     redisAsyncSetDisconnectCallback(ac, join_disconnect_cb);
     c->join->ac = ac;

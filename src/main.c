@@ -6,9 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "activation.h"
 #include "cluster.h"
 #include "config.h"
 #include "log.h"
+#include "notify.h"
 #include "server.h"
 #include "version.h"
 
@@ -19,6 +21,7 @@ struct daemon {
     struct config cfg;
     struct cluster cluster;
     struct server server;
+    struct notify notify;
     uv_signal_t sigterm;
     uv_signal_t sigint;
     bool stopping;
@@ -30,6 +33,7 @@ static void role_changed(void *arg)
     struct daemon *d = arg;
 
     server_role_changed(&d->server);
+    notify_status(&d->notify);
 }
 
 static void walk_close(uv_handle_t *h, void *arg)
@@ -42,6 +46,9 @@ static void cluster_closed(void *arg)
 {
     struct daemon *d = arg;
 
+    /* The server first: it closes its own handles and lets hiredis close
+     * the forwarder's, each exactly once; closing them twice aborts. */
+    server_destroy(&d->server);
     uv_walk(&d->loop, walk_close, NULL);
 }
 
@@ -58,6 +65,7 @@ static void daemon_stop(struct daemon *d)
         return;
     d->stopping = true;
     log_notice("stopping");
+    notify_stopping(&d->notify);
     uv_signal_stop(&d->sigterm);
     uv_signal_stop(&d->sigint);
     server_stop(&d->server, STOP_GRACE_MS, server_stopped, d);
@@ -101,6 +109,10 @@ static int run(struct daemon *d)
     d->sigterm.data = d->sigint.data = d;
     uv_signal_start(&d->sigterm, signal_cb, SIGTERM);
     uv_signal_start(&d->sigint, signal_cb, SIGINT);
+    /* Serving now, with SIGTERM handled: ready, quorum or not. */
+    activation_close_unclaimed();
+    if (!d->stopping)
+        notify_ready(&d->notify, &d->loop, &d->cfg, &d->cluster);
     uv_run(&d->loop, UV_RUN_DEFAULT);
     return d->exit_code;
 }
@@ -122,10 +134,9 @@ int main(int argc, char **argv)
         return 0;
     }
     log_init(d.cfg.id, log_level_parse(d.cfg.log_level));
+    notify_init(&d.notify, argc, argv);
     uv_loop_init(&d.loop);
     rv = run(&d);
-    if (d.stopping)
-        server_destroy(&d.server);
     uv_walk(&d.loop, walk_close, NULL);
     uv_run(&d.loop, UV_RUN_DEFAULT);
     uv_loop_close(&d.loop);

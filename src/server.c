@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "activation.h"
 #include "forward.h"
 #include "log.h"
 #include "server.h"
@@ -104,10 +105,14 @@ static void conn_flush(struct conn *c)
     if (c->closing || c->write_in_flight)
         return;
     if (c->out.len == 0) {
-        if (c->close_after_write)
-            conn_close(c);
-        else if (!c->reading)
+        /* QUIT, EOF or a protocol error: close only once the replies to
+         * every command before it have gone out. */
+        if (c->close_after_write) {
+            if (c->head == NULL)
+                conn_close(c);
+        } else if (!c->reading) {
             conn_start_reading(c);
+        }
         return;
     }
     tmp = c->writing;
@@ -188,7 +193,7 @@ void conn_process_input(struct conn *c)
         if (st == RESP_INCOMPLETE)
             break;
         if (st == RESP_ERROR) {
-            resp_error(&c->out, p->error);
+            resp_error(dispatch_ready_reply(c), p->error);
             log_debug("client %llu: %s", (unsigned long long)c->id,
                       p->error);
             c->close_after_write = true;
@@ -210,7 +215,10 @@ void conn_process_input(struct conn *c)
         buf_consume(&c->in, p->consumed);
         resp_parser_next(p);
     }
-    if (conn_paused(c) && c->reading && !c->closing) {
+    /* After QUIT or a protocol error nothing more is read: the connection
+     * only waits for its replies to go out. */
+    if ((conn_paused(c) || c->close_after_write) && c->reading &&
+        !c->closing) {
         uv_read_stop(&c->h.stream);
         c->reading = false;
     }
@@ -239,8 +247,11 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
         log_warning("client %llu (%s): query buffer over max-client-buffer; "
                     "closing it",
                     (unsigned long long)c->id, c->addr);
-        resp_error(&c->out, "ERR Protocol error: query buffer limit exceeded");
+        resp_error(dispatch_ready_reply(c),
+                   "ERR Protocol error: query buffer limit exceeded");
         c->close_after_write = true;
+        uv_read_stop(st);
+        c->reading = false;
         conn_mark_dirty(c);
         return;
     }
@@ -350,13 +361,43 @@ static bool host_is_loopback(const char *host)
            strncmp(host, "127.", 4) == 0 || strcmp(host, "localhost") == 0;
 }
 
+/* A listener passed by systemd is bound already: where it is bound decides
+ * whether clients need AUTH. */
+static int listen_tcp_fd(struct server *s, int fd)
+{
+    int rv;
+
+    s->tcp_needs_auth = !activation_is_loopback(fd);
+    if (s->tcp_needs_auth && s->cfg->password == NULL) {
+        log_error("refusing to serve the client socket passed by systemd "
+                  "beyond loopback without a password: set 'password'");
+        close(fd);
+        return -1;
+    }
+    uv_tcp_init(s->loop, &s->tcp);
+    s->tcp.data = s;
+    s->tcp_open = true;
+    rv = uv_tcp_open(&s->tcp, fd);
+    if (rv == 0)
+        rv = uv_listen((uv_stream_t *)&s->tcp, 511, tcp_connection_cb);
+    if (rv != 0) {
+        log_error("cannot listen on the client socket passed by systemd: %s",
+                  uv_strerror(rv));
+        return -1;
+    }
+    return 0;
+}
+
 static int listen_tcp(struct server *s)
 {
     struct config *cfg = s->cfg;
     struct sockaddr_storage ss;
     const char *host = cfg->listen.host[0] ? cfg->listen.host : "127.0.0.1";
+    int fd = activation_take(ACTIVATION_CLIENT);
     int rv;
 
+    if (fd >= 0)
+        return listen_tcp_fd(s, fd);
     if (strcmp(host, "localhost") == 0)
         host = "127.0.0.1";
     if (uv_ip4_addr(host, (int)cfg->listen.port, (struct sockaddr_in *)&ss) &&
@@ -389,22 +430,30 @@ static int listen_tcp(struct server *s)
 static int listen_unix(struct server *s)
 {
     const char *path = s->cfg->unix_socket;
+    /* A passed socket is served even when unix-socket is empty: whoever
+     * passed it (cashe@.socket) decided where it lives. */
+    int fd = activation_take(ACTIVATION_UNIX);
     int rv;
 
-    if (path == NULL || path[0] == '\0')
+    if (fd < 0 && (path == NULL || path[0] == '\0'))
         return 0;
-    unlink(path);
+    if (fd < 0)
+        unlink(path);
     uv_pipe_init(s->loop, &s->unix_sock, 0);
     s->unix_sock.data = s;
     s->unix_open = true;
-    rv = uv_pipe_bind(&s->unix_sock, path);
+    rv = fd >= 0 ? uv_pipe_open(&s->unix_sock, fd)
+                 : uv_pipe_bind(&s->unix_sock, path);
     if (rv == 0)
         rv = uv_listen((uv_stream_t *)&s->unix_sock, 511, unix_connection_cb);
     if (rv != 0) {
-        log_error("cannot listen on %s: %s", path, uv_strerror(rv));
+        log_error("cannot listen on %s: %s",
+                  fd >= 0 ? "the Unix socket passed by systemd" : path,
+                  uv_strerror(rv));
         return -1;
     }
-    chmod(path, 0660);
+    if (fd < 0)
+        chmod(path, 0660);
     return 0;
 }
 
@@ -464,7 +513,10 @@ void server_stop(struct server *s, unsigned grace_ms,
         uv_close((uv_handle_t *)&s->tcp, NULL);
     if (s->unix_open) {
         uv_close((uv_handle_t *)&s->unix_sock, NULL);
-        unlink(s->cfg->unix_socket);
+        /* A passed socket belongs to its socket unit, which listens on
+         * it again for the next start. */
+        if (!activation_claimed(ACTIVATION_UNIX))
+            unlink(s->cfg->unix_socket);
     }
     s->tcp_open = s->unix_open = false;
     for (struct conn *c = s->conns; c != NULL; c = c->next) {

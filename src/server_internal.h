@@ -34,6 +34,7 @@ struct slot {
     struct conn *conn;
     enum slot_state state;
     struct buf reply;
+    size_t held; /* reply bytes counted in the connection's held */
 
     const struct cmd_spec *cmd;
     int argc;
@@ -68,6 +69,7 @@ struct conn {
     struct resp_parser parser;
     struct slot *head, *tail;   /* replies not yet moved to out */
     unsigned pending;           /* slots not done */
+    size_t held;                /* reply bytes of completed slots */
     struct buf out;             /* replies ready to write */
     struct buf writing;         /* the bytes of the write in flight */
     bool write_in_flight;
@@ -91,6 +93,8 @@ void dispatch_command(struct conn *c, int argc, const char **argv,
  * reached the front. */
 void slots_advance(struct conn *c);
 void slot_free(struct slot *s);
+/* Where a reply ready now goes to come after those still pending. */
+struct buf *dispatch_ready_reply(struct conn *c);
 /* Retry or expire commands waiting for a leader. */
 void dispatch_retry_waiting(struct server *s);
 
