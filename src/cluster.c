@@ -14,13 +14,19 @@
 #define TICK_MS 20
 #define EXPIRE_BATCH 512
 
+/* A proposal in flight, on the cluster's list in log order. A command's
+ * reply is written into it as its entry applies, so the reply does not
+ * depend on when the library fires the callback. */
 struct proposal {
     struct raft_apply apply;
     struct raft_barrier barrier;
+    struct proposal *prev, *next;
     struct cluster *c;
+    uint64_t index;
     cluster_done_fn done;
     void *arg;
     struct read_batch reads;
+    struct buf reply;
 };
 
 static void reads_push(struct read_batch *b, cluster_done_fn done, void *arg)
@@ -56,8 +62,8 @@ static struct proposal *proposal_new(struct cluster *c, cluster_done_fn done,
     return p;
 }
 
-/* Reads that arrived before this barrier was appended are linearized by
- * its commit: hand them the open batch. */
+/* Reads that arrived before this proposal was made are linearized by its
+ * commit: hand them the open batch. */
 static void proposal_take_reads(struct cluster *c, struct proposal *p)
 {
     p->reads = c->open_reads;
@@ -79,17 +85,63 @@ static int status_from_raft(int rv)
     }
 }
 
+static void flight_add(struct cluster *c, struct proposal *p, uint64_t index)
+{
+    p->index = index;
+    p->prev = c->flight_tail;
+    if (c->flight_tail != NULL)
+        c->flight_tail->next = p;
+    else
+        c->flight_head = p;
+    c->flight_tail = p;
+    c->in_flight++;
+}
+
+static void flight_remove(struct cluster *c, struct proposal *p)
+{
+    if (p->prev != NULL)
+        p->prev->next = p->next;
+    else
+        c->flight_head = p->next;
+    if (p->next != NULL)
+        p->next->prev = p->prev;
+    else
+        c->flight_tail = p->prev;
+    c->in_flight--;
+}
+
+/* fsm hook, as each entry starts to apply. Reads attached to a command run
+ * now, against the state just before it: they arrived before it was
+ * proposed, and its being applied proves the commit they wait for. */
+static struct buf *before_apply(void *arg)
+{
+    struct cluster *c = arg;
+    uint64_t index = raft_last_applied(&c->raft) + 1;
+
+    for (struct proposal *p = c->flight_head; p != NULL; p = p->next) {
+        if (p->index == index) {
+            reads_finish(&p->reads, CLUSTER_OK);
+            buf_reset(&p->reply);
+            return &p->reply;
+        }
+        if (p->index > index)
+            break;
+    }
+    return NULL;
+}
+
 static void proposal_finish(struct proposal *p, int status,
                             const struct buf *reply)
 {
     struct cluster *c = p->c;
 
-    c->in_flight--;
+    flight_remove(c, p);
     if (p->done != NULL)
         p->done(p->arg, status, reply);
     /* A read is only retried, never unknown: nothing it did can stick. */
     reads_finish(&p->reads,
                  status == CLUSTER_OK ? CLUSTER_OK : CLUSTER_NOT_LEADER);
+    buf_free(&p->reply);
     free(p);
 }
 
@@ -103,7 +155,7 @@ static void apply_cb(struct raft_apply *req, int status, void *result)
         proposal_finish(p, status_from_raft(status), NULL);
         return;
     }
-    proposal_finish(p, CLUSTER_OK, fsm_result(result));
+    proposal_finish(p, CLUSTER_OK, &p->reply);
 }
 
 int cluster_propose_entry(struct cluster *c, uint8_t type, int argc,
@@ -119,12 +171,6 @@ int cluster_propose_entry(struct cluster *c, uint8_t type, int argc,
         return CLUSTER_SHUTDOWN;
     if (!cluster_is_leader(c))
         return CLUSTER_NOT_LEADER;
-    /* Reads in the open batch arrived before this entry, but a proposal's
-     * reads run only once its entry has applied: a pipelined "GET k; SET k
-     * v" would read v. A barrier of their own, appended first, runs them
-     * before this entry applies. */
-    if (c->open_reads.n > 0 && cluster_barrier(c, NULL, NULL) != CLUSTER_OK)
-        reads_finish(&c->open_reads, CLUSTER_NOT_LEADER);
     codec_encode(&entry, type, clock_wall_ms(), (uint32_t)argc, argv, lens);
     rb.base = raft_malloc(entry.len);
     rb.len = entry.len;
@@ -138,8 +184,9 @@ int cluster_propose_entry(struct cluster *c, uint8_t type, int argc,
         return status_from_raft(rv) == CLUSTER_UNKNOWN ? CLUSTER_NOT_LEADER
                                                        : status_from_raft(rv);
     }
-    c->in_flight++;
+    flight_add(c, p, p->apply.index);
     c->stats.proposals++;
+    proposal_take_reads(c, p);
     return CLUSTER_OK;
 }
 
@@ -171,7 +218,7 @@ int cluster_barrier(struct cluster *c, cluster_done_fn done, void *arg)
         free(p);
         return CLUSTER_NOT_LEADER;
     }
-    c->in_flight++;
+    flight_add(c, p, p->barrier.index);
     c->stats.barriers++;
     c->barrier_in_flight = true;
     proposal_take_reads(c, p);
@@ -416,6 +463,8 @@ static int raft_setup(struct cluster *c)
         return -1;
     }
     fsm_init(&c->fsm);
+    c->fsm.before_apply = before_apply;
+    c->fsm.before_apply_arg = c;
     rv = raft_init(&c->raft, &c->io, &c->fsm.raft_fsm, c->id,
                    cfg->advertise_raft);
     if (rv != 0) {

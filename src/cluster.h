@@ -65,6 +65,8 @@ struct cluster {
     struct read_batch open_reads; /* reads waiting for the next proposal */
     bool barrier_in_flight;
     unsigned in_flight;           /* proposals not yet completed */
+    struct proposal *flight_head; /* those proposals, in log order */
+    struct proposal *flight_tail;
 
     uv_timer_t tick;      /* role changes, expiry, joins, status */
     uv_prepare_t prepare; /* issues a barrier for reads left waiting */

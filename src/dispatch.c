@@ -176,16 +176,29 @@ static void read_done(void *arg, int status, const struct buf *reply)
     slot_complete(s);
 }
 
+static void wait_for_leader(struct slot *s, const char **argv,
+                            const size_t *lens);
+
+/* A relayed command that cannot have run (never sent, or a read) waits for
+ * a leader again, within the request timeout: the leader it went to may
+ * have just died, and the next one is a second away. */
 static void forward_done(void *arg, int status, const struct buf *reply)
 {
     struct slot *s = arg;
+    bool retry = status == CLUSTER_NOT_LEADER ||
+                 (status == CLUSTER_UNKNOWN && !(s->cmd->flags & CMD_WRITE));
 
-    if (status == CLUSTER_OK)
+    if (status == CLUSTER_OK) {
         buf_append(&s->reply, reply->data, reply->len);
-    else if (status == CLUSTER_UNKNOWN && (s->cmd->flags & CMD_WRITE))
+    } else if (retry && !s->conn->closing &&
+               clock_mono_us() < s->deadline_us) {
+        wait_for_leader(s, (const char **)s->argv, s->lens);
+        return;
+    } else if (status == CLUSTER_UNKNOWN && (s->cmd->flags & CMD_WRITE)) {
         resp_error(&s->reply, ERR_UNKNOWN);
-    else
-        resp_error(&s->reply, ERR_TRYAGAIN);
+    } else {
+        resp_error(&s->reply, retry ? ERR_NOLEADER : ERR_TRYAGAIN);
+    }
     slot_complete(s);
 }
 
@@ -263,11 +276,10 @@ static void wait_for_leader(struct slot *s, const char **argv,
     struct server *srv = s->conn->srv;
 
     slot_copy_args(s, s->argc, argv, lens);
-    if (s->state != SLOT_WAITING) {
-        s->state = SLOT_WAITING;
+    s->state = SLOT_WAITING;
+    if (s->deadline_us == 0)
         s->deadline_us =
             clock_mono_us() + (uint64_t)srv->cfg->request_timeout_ms * 1000;
-    }
     s->wait_next = srv->waiting;
     srv->waiting = s;
 }
@@ -288,9 +300,14 @@ static void route_forward(struct slot *s, const char **argv,
         wait_for_leader(s, argv, lens);
         return;
     }
+    /* Kept for a retry; the deadline counts from the first attempt. */
+    slot_copy_args(s, s->argc, argv, lens);
+    if (s->deadline_us == 0)
+        s->deadline_us =
+            clock_mono_us() + (uint64_t)srv->cfg->request_timeout_ms * 1000;
     s->state = SLOT_FLIGHT;
-    rv = forwarder_send(srv->forwarder, leader->client_addr, s->argc, argv,
-                        lens, forward_done, s);
+    rv = forwarder_send(srv->forwarder, leader->client_addr, s->argc,
+                        (const char **)s->argv, s->lens, forward_done, s);
     if (rv != CLUSTER_OK) {
         wait_for_leader(s, argv, lens);
         return;

@@ -17,19 +17,19 @@ static void apply_command(struct fsm *f, const struct codec_command *c)
         .store = f->store,
         .now_ms = f->time_ms,
         .rev = ++f->rev,
-        .reply = &f->reply,
+        .reply = f->out,
         .notify = f->notify,
         .notify_arg = f->notify_arg,
     };
 
     if (c->argc == 0) {
-        resp_error(&f->reply, "ERR empty command in log entry");
+        resp_error(f->out, "ERR empty command in log entry");
         return;
     }
     cmd = cmd_lookup(c->argv[0], c->lens[0]);
     if (cmd == NULL || !(cmd->flags & CMD_WRITE) ||
         !cmd_arity_ok(cmd, (int)c->argc)) {
-        resp_error(&f->reply, "ERR log entry holds no valid write command");
+        resp_error(f->out, "ERR log entry holds no valid write command");
         return;
     }
     exec_command(cmd, &ctx, (int)c->argc, c->argv, c->lens);
@@ -52,7 +52,7 @@ static void apply_expire(struct fsm *f, const struct codec_command *c)
         if (f->notify != NULL)
             f->notify(f->notify_arg, "expired", c->argv[i], c->lens[i]);
     }
-    resp_int(&f->reply, deleted);
+    resp_int(f->out, deleted);
 }
 
 static char *arg_dup(const struct codec_command *c, uint32_t i)
@@ -71,7 +71,7 @@ static void apply_member_set(struct fsm *f, const struct codec_command *c)
 
     if (c->argc != 5 || member_role_parse(c->argv[4], c->lens[4], &role) ||
         !member_name_valid(c->argv[0], c->lens[0])) {
-        resp_error(&f->reply, "ERR malformed member entry");
+        resp_error(f->out, "ERR malformed member entry");
         return;
     }
     name = arg_dup(c, 0);
@@ -84,7 +84,7 @@ static void apply_member_set(struct fsm *f, const struct codec_command *c)
     free(id);
     free(raft_addr);
     free(client_addr);
-    resp_simple(&f->reply, "OK");
+    resp_simple(f->out, "OK");
 }
 
 static void apply_member_del(struct fsm *f, const struct codec_command *c)
@@ -92,11 +92,11 @@ static void apply_member_del(struct fsm *f, const struct codec_command *c)
     char *name;
 
     if (c->argc != 1) {
-        resp_error(&f->reply, "ERR malformed member entry");
+        resp_error(f->out, "ERR malformed member entry");
         return;
     }
     name = arg_dup(c, 0);
-    resp_int(&f->reply, members_del(&f->members, name) == 0);
+    resp_int(f->out, members_del(&f->members, name) == 0);
     free(name);
 }
 
@@ -106,15 +106,19 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf,
     struct fsm *f = rf->data;
     struct codec_command c;
 
-    buf_reset(&f->reply);
-    *result = &f->reply;
+    f->out = f->before_apply ? f->before_apply(f->before_apply_arg) : NULL;
+    if (f->out == NULL) {
+        buf_reset(&f->reply);
+        f->out = &f->reply;
+    }
+    *result = f->out;
     f->applied++;
     if (codec_decode(buf->base, buf->len, &c) != 0) {
         const unsigned char *b = buf->base;
         log_error("skipping a log entry that does not decode (%zu bytes: "
                   "%02x %02x %02x %02x %02x %02x %02x %02x)",
                   buf->len, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
-        resp_error(&f->reply, "ERR undecodable log entry");
+        resp_error(f->out, "ERR undecodable log entry");
         return 0;
     }
     if (c.time_ms > f->time_ms)

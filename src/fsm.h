@@ -24,7 +24,8 @@ struct fsm {
     uint64_t rev;         /* revision counter, one per applied write */
     int64_t time_ms;      /* time of the last applied entry, never backwards */
     uint64_t applied;     /* entries applied, for statistics */
-    struct buf reply;     /* reply of the entry applied last */
+    struct buf reply;     /* scratch reply for entries nobody waits for */
+    struct buf *out;      /* where the entry being applied replies */
     struct buf snapshot;  /* encoding in progress, freed by finalize */
     struct raft_buffer *snapshot_bufs;
 
@@ -33,13 +34,17 @@ struct fsm {
     void *members_changed_arg;
     exec_notify_fn notify; /* keyspace events (may be NULL) */
     void *notify_arg;
+    /* Called as each entry starts to apply (may be NULL): returns the buffer
+     * its reply goes to, owned by whoever proposed the entry, or NULL. */
+    struct buf *(*before_apply)(void *arg);
+    void *before_apply_arg;
 };
 
 void fsm_init(struct fsm *f);
 void fsm_close(struct fsm *f);
 
-/* What raft_apply()'s callback receives as its result: the reply buffer of
- * the entry, valid only during the callback. */
+/* What raft_apply()'s callback receives as its result: the buffer the reply
+ * went to (see before_apply). */
 static inline const struct buf *fsm_result(void *result)
 {
     return result;
