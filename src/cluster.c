@@ -499,6 +499,8 @@ int cluster_start(struct cluster *c, uv_loop_t *loop, struct config *cfg)
         return -1;
     }
     fresh = !dir_has_state(f->data_dir);
+    if (!fresh && cluster_probe_log(f, c->id) != 0)
+        return -1;
     if (raft_setup(c) != 0)
         return -1;
     if (fresh && f->leaderaddr == NULL && bootstrap(c) != 0)

@@ -23,6 +23,10 @@ void cluster_self_check(struct cluster *c);
 void join_tick(struct cluster *c);
 void join_close(struct cluster *c);
 
+/* Load the log of an existing data directory in a child process first.
+ * Returns -1, after logging why, when the library crashed loading it. */
+int cluster_probe_log(struct config *cfg, uint64_t id);
+
 /* Fail every queued administration request (stop). */
 void admin_abort(struct cluster *c);
 

@@ -1,0 +1,73 @@
+/* Load the Raft log once in a child process before the real start.
+ *
+ * canonical/raft 0.15 aborts with a double free while loading an open
+ * segment that ends inside its entries (a torn or corrupted tail), instead
+ * of returning an error. Loading in a throwaway child turns that crash into
+ * a message an operator can act on; an error the library does return is
+ * left for the real start to report. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <raft.h>
+#include <raft/uv.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "cluster_internal.h"
+#include "log.h"
+
+static int probe_child(struct config *cfg, uint64_t id)
+{
+    struct raft_uv_transport transport;
+    struct raft_io io;
+    struct raft_snapshot *snapshot = NULL;
+    struct raft_entry *entries = NULL;
+    raft_index start_index;
+    raft_term term;
+    raft_id voted_for;
+    size_t n;
+    uv_loop_t loop;
+
+    if (uv_loop_init(&loop) != 0 || raft_uv_tcp_init(&transport, &loop) != 0)
+        return 2;
+    memset(&io, 0, sizeof(io));
+    if (raft_uv_init(&io, &loop, cfg->data_dir, &transport) != 0 ||
+        io.init(&io, id, cfg->advertise_raft) != 0)
+        return 2;
+    return io.load(&io, &term, &voted_for, &snapshot, &start_index, &entries,
+                   &n) == 0
+               ? 0
+               : 2;
+}
+
+int cluster_probe_log(struct config *cfg, uint64_t id)
+{
+    pid_t pid = fork();
+    int status;
+
+    if (pid < 0)
+        return 0; /* no probe; the real start still runs */
+    if (pid == 0) {
+        /* Quiet: the real start reports what the library says. */
+        int devnull = open("/dev/null", O_WRONLY);
+
+        if (devnull >= 0)
+            dup2(devnull, STDERR_FILENO);
+        _exit(probe_child(cfg, id));
+    }
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR)
+            return 0;
+    }
+    if (!WIFSIGNALED(status))
+        return 0;
+    log_error("cannot start: the Raft log in %s is corrupt (the raft library "
+              "crashed with signal %d loading it). Move the directory aside "
+              "and let the node rejoin its cluster, or restore it from a "
+              "snapshot",
+              cfg->data_dir, WTERMSIG(status));
+    return -1;
+}
