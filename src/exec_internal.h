@@ -125,6 +125,14 @@ void exec_dbsize(struct exec_ctx *ctx, int argc, const char **argv,
 void exec_flushall(struct exec_ctx *ctx, int argc, const char **argv,
                    const size_t *lens);
 
+/* Commands: exec_fs.c, the directory view cashe-fuse uses. */
+void exec_cashe_stat(struct exec_ctx *ctx, int argc, const char **argv,
+                     const size_t *lens);
+void exec_cashe_ls(struct exec_ctx *ctx, int argc, const char **argv,
+                   const size_t *lens);
+void exec_cashe_renamedir(struct exec_ctx *ctx, int argc, const char **argv,
+                          const size_t *lens);
+
 /* glob.c: the literal text every match of @pattern starts with, unescaped,
  * written to @prefix (which must hold @plen bytes); returns its length.
  * *@literal is set when the whole pattern is that text and nothing else. */
