@@ -11,7 +11,7 @@
 #include "codec.h"
 #include "log.h"
 
-#define TICK_MS 20
+#define TICK_MS      20
 #define EXPIRE_BATCH 512
 
 /* A proposal in flight, on the cluster's list in log order. A command's
@@ -193,8 +193,7 @@ int cluster_propose_entry(struct cluster *c, uint8_t type, int argc,
 int cluster_propose(struct cluster *c, int argc, const char **argv,
                     const size_t *lens, cluster_done_fn done, void *arg)
 {
-    return cluster_propose_entry(c, CODEC_COMMAND, argc, argv, lens, done,
-                                 arg);
+    return cluster_propose_entry(c, CODEC_COMMAND, argc, argv, lens, done, arg);
 }
 
 static void barrier_cb(struct raft_barrier *req, int status)
@@ -333,8 +332,8 @@ static void expire_tick(struct cluster *c)
     store_expired(c->fsm.store, now, EXPIRE_BATCH, collect_expired, &k);
     if (k.n == 0)
         return;
-    if (cluster_propose_entry(c, CODEC_EXPIRE, k.n, argv, lens, expire_cb,
-                              c) == CLUSTER_OK)
+    if (cluster_propose_entry(c, CODEC_EXPIRE, k.n, argv, lens, expire_cb, c) ==
+        CLUSTER_OK)
         c->expire_in_flight = true;
 }
 
@@ -349,7 +348,9 @@ static void role_tick(struct cluster *c)
 
         log_notice("%s in term %llu; leader is %s", cluster_role_name(c),
                    (unsigned long long)c->raft.current_term,
-                   m ? m->name : leader ? "known by id only" : "unknown");
+                   m        ? m->name
+                   : leader ? "known by id only"
+                            : "unknown");
     }
     c->last_state = c->raft.state;
     c->last_leader = leader;
@@ -450,8 +451,7 @@ static int raft_setup(struct cluster *c)
 
     rv = raft_uv_tcp_init(&c->transport, c->loop);
     if (rv != 0) {
-        log_error("cannot set up the Raft transport: %s",
-                  raft_strerror(rv));
+        log_error("cannot set up the Raft transport: %s", raft_strerror(rv));
         return -1;
     }
     snprintf(bind, sizeof(bind), "%s:%u", cfg->raft.host, cfg->raft.port);
@@ -514,9 +514,8 @@ int cluster_start(struct cluster *c, uv_loop_t *loop, struct config *cfg)
     }
     c->started = true;
     log_set_term_source(current_term, c);
-    log_notice("raft id %llu at %s, data in %s%s",
-               (unsigned long long)c->id, f->advertise_raft, f->data_dir,
-               fresh ? " (new)" : "");
+    log_notice("raft id %llu at %s, data in %s%s", (unsigned long long)c->id,
+               f->advertise_raft, f->data_dir, fresh ? " (new)" : "");
     c->join_pending = f->leaderaddr != NULL;
     uv_timer_init(loop, &c->tick);
     c->tick.data = c;
@@ -592,8 +591,7 @@ static void stop_timer_cb(uv_timer_t *t)
 
     if (c->in_flight > 0 && !late)
         return;
-    if (!s->transferring && cluster_is_leader(c) && other_voters(c) &&
-        !late) {
+    if (!s->transferring && cluster_is_leader(c) && other_voters(c) && !late) {
         s->transfer.data = s;
         if (raft_transfer(&c->raft, &s->transfer, 0, stop_transfer_cb) == 0) {
             log_notice("stopping: handing leadership over");
@@ -604,8 +602,7 @@ static void stop_timer_cb(uv_timer_t *t)
     if (s->transferring && !s->transfer_done && !late)
         return;
     if (c->in_flight > 0)
-        log_warning("stopping with %u proposals still in flight",
-                    c->in_flight);
+        log_warning("stopping with %u proposals still in flight", c->in_flight);
     uv_timer_stop(t);
     uv_close((uv_handle_t *)t, NULL);
     raft_close_now(c);

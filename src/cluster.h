@@ -20,10 +20,10 @@
 /* Outcomes a completion callback sees. */
 enum cluster_status {
     CLUSTER_OK = 0,
-    CLUSTER_NOT_LEADER,  /* nothing was proposed: forward or retry */
-    CLUSTER_UNKNOWN,     /* proposed, then leadership lost: may have applied */
-    CLUSTER_FAILED,      /* not applied; the reply carries the reason */
-    CLUSTER_SHUTDOWN,    /* the node is stopping; nothing was proposed */
+    CLUSTER_NOT_LEADER, /* nothing was proposed: forward or retry */
+    CLUSTER_UNKNOWN,    /* proposed, then leadership lost: may have applied */
+    CLUSTER_FAILED,     /* not applied; the reply carries the reason */
+    CLUSTER_SHUTDOWN,   /* the node is stopping; nothing was proposed */
 };
 
 /* @reply is the RESP reply of an applied command (CLUSTER_OK), or NULL. It is
@@ -60,7 +60,7 @@ struct cluster {
     bool started;
     bool stopping;
     bool closed;
-    bool join_pending;     /* asked to join through --leaderaddr, no OK yet */
+    bool join_pending; /* asked to join through --leaderaddr, no OK yet */
 
     struct read_batch open_reads; /* reads waiting for the next proposal */
     bool barrier_in_flight;

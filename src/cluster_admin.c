@@ -76,8 +76,9 @@ static void member_entry_cb(void *arg, int status, const struct buf *reply)
     struct admin_op *op = arg;
 
     if (status != CLUSTER_OK) {
-        admin_finish(op, status, "UNKNOWN leadership lost during a "
-                                 "membership change; retry it");
+        admin_finish(op, status,
+                     "UNKNOWN leadership lost during a "
+                     "membership change; retry it");
         return;
     }
     admin_step(op);
@@ -130,8 +131,8 @@ static int step_raft(struct admin_op *op, int rv)
 {
     if (rv == 0)
         return STEP_STARTED;
-    snprintf(op->error, sizeof(op->error),
-             "ERR membership change failed: %s", raft_strerror(rv));
+    snprintf(op->error, sizeof(op->error), "ERR membership change failed: %s",
+             raft_strerror(rv));
     return STEP_FAILED;
 }
 
@@ -208,13 +209,12 @@ static int remove_step(struct admin_op *op)
 
     if (op->id == c->id) {
         snprintf(op->error, sizeof(op->error),
-                 "ERR %s is the leader; transfer leadership first",
-                 op->name);
+                 "ERR %s is the leader; transfer leadership first", op->name);
         return STEP_FAILED;
     }
     if (cluster_raft_role(c, op->id) >= 0)
-        return step_raft(op, raft_remove(&c->raft, &op->change, op->id,
-                                         change_cb));
+        return step_raft(op,
+                         raft_remove(&c->raft, &op->change, op->id, change_cb));
     if (members_find_name(&c->fsm.members, op->name) != NULL)
         return step_proposal(op, propose_member_del(op));
     return STEP_DONE;
@@ -402,8 +402,8 @@ void cluster_self_check(struct cluster *c)
     argv[4] = member_role_name(MEMBER_VOTER);
     for (int i = 0; i < 5; i++)
         lens[i] = strlen(argv[i]);
-    if (cluster_propose_entry(c, CODEC_MEMBER_SET, 5, argv, lens, self_cb,
-                              c) == CLUSTER_OK)
+    if (cluster_propose_entry(c, CODEC_MEMBER_SET, 5, argv, lens, self_cb, c) ==
+        CLUSTER_OK)
         c->self_check_in_flight = true;
 }
 

@@ -28,7 +28,7 @@
 
 #include "util.h"
 
-#define CODEC_VERSION 1
+#define CODEC_VERSION     1
 #define CODEC_HEADER_SIZE 16
 
 /* Upper bound on argc a decoder will accept; bounds what it allocates. */

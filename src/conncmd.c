@@ -111,8 +111,8 @@ static void auth(struct conn *c, int argc, const char **argv,
     }
     if ((argc == 3 && !arg_is(argv[1], lens[1], "default")) ||
         strlen(pw) != lens[i] || memcmp(pw, argv[i], lens[i]) != 0) {
-        log_info("client %llu (%s): wrong password",
-                 (unsigned long long)c->id, c->addr);
+        log_info("client %llu (%s): wrong password", (unsigned long long)c->id,
+                 c->addr);
         resp_error(r, "WRONGPASS invalid username-password pair or user is "
                       "disabled.");
         return;
@@ -345,9 +345,9 @@ static enum admin_result admin_status(int rv, struct buf *r)
     return ADMIN_REPLIED;
 }
 
-static enum admin_result admin_join(struct conn *c, struct slot *slot,
-                                    int argc, const char **argv,
-                                    const size_t *lens, struct buf *r)
+static enum admin_result admin_join(struct conn *c, struct slot *slot, int argc,
+                                    const char **argv, const size_t *lens,
+                                    struct buf *r)
 {
     char *name, *raft_addr, *client_addr;
     struct config_addr a;
@@ -446,8 +446,7 @@ enum admin_result admin_run(struct conn *c, struct slot *slot, int argc,
     } else if (arg_is(sub, n, "join")) {
         return admin_join(c, slot, argc, argv, lens, r);
     } else if (arg_is(sub, n, "snapshot") && argc == 2) {
-        return admin_status(cluster_snapshot(c->srv->cluster, admin_done,
-                                             slot),
+        return admin_status(cluster_snapshot(c->srv->cluster, admin_done, slot),
                             r);
     } else {
         return admin_named(c, slot, argc, argv, lens, r);

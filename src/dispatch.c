@@ -19,7 +19,7 @@
     "NOLEADER no leader is known: the cluster has no quorum or is electing; "  \
     "try again later"
 #define ERR_UNKNOWN                                                            \
-    "UNKNOWN leadership was lost before the write committed: it may or may "  \
+    "UNKNOWN leadership was lost before the write committed: it may or may "   \
     "not have been applied"
 #define ERR_TRYAGAIN "TRYAGAIN leadership changed; the command did not run"
 #define ERR_SHUTDOWN "SHUTDOWN the node is stopping"
@@ -106,9 +106,8 @@ static void slot_complete(struct slot *s)
     conn_unref(c);
 }
 
-static void run_local(struct server *srv, const struct cmd_spec *cmd,
-                      int argc, const char **argv, const size_t *lens,
-                      struct buf *reply)
+static void run_local(struct server *srv, const struct cmd_spec *cmd, int argc,
+                      const char **argv, const size_t *lens, struct buf *reply)
 {
     struct exec_ctx ctx = {
         .store = srv->cluster->fsm.store,
@@ -126,8 +125,8 @@ void slots_advance(struct conn *c)
 
     while ((s = c->head) != NULL) {
         if (s->state == SLOT_DEFERRED) {
-            run_local(c->srv, s->cmd, s->argc, (const char **)s->argv,
-                      s->lens, &s->reply);
+            run_local(c->srv, s->cmd, s->argc, (const char **)s->argv, s->lens,
+                      &s->reply);
             s->state = SLOT_DONE;
         }
         if (s->state != SLOT_DONE)
@@ -190,8 +189,7 @@ static void forward_done(void *arg, int status, const struct buf *reply)
 
     if (status == CLUSTER_OK) {
         buf_append(&s->reply, reply->data, reply->len);
-    } else if (retry && !s->conn->closing &&
-               clock_mono_us() < s->deadline_us) {
+    } else if (retry && !s->conn->closing && clock_mono_us() < s->deadline_us) {
         wait_for_leader(s, (const char **)s->argv, s->lens);
         return;
     } else if (status == CLUSTER_UNKNOWN && (s->cmd->flags & CMD_WRITE)) {
@@ -221,19 +219,21 @@ static bool within_limits(struct server *srv, const struct cmd_spec *cmd,
     int last = cmd->last_key < 0 ? argc + cmd->last_key : cmd->last_key;
 
     for (int i = 1; i < argc; i++) {
-        bool is_key = cmd->first_key > 0 && i >= cmd->first_key &&
-                      i <= last && cmd->key_step > 0 &&
+        bool is_key = cmd->first_key > 0 && i >= cmd->first_key && i <= last &&
+                      cmd->key_step > 0 &&
                       (i - cmd->first_key) % cmd->key_step == 0;
 
         if (is_key && lens[i] > cfg->max_key_size) {
-            resp_errorf(reply, "ERR key of %zu bytes exceeds max-key-size "
-                               "(%llu)",
+            resp_errorf(reply,
+                        "ERR key of %zu bytes exceeds max-key-size "
+                        "(%llu)",
                         lens[i], (unsigned long long)cfg->max_key_size);
             return false;
         }
         if (!is_key && lens[i] > cfg->max_value_size) {
-            resp_errorf(reply, "ERR value of %zu bytes exceeds "
-                               "max-value-size (%llu)",
+            resp_errorf(reply,
+                        "ERR value of %zu bytes exceeds "
+                        "max-value-size (%llu)",
                         lens[i], (unsigned long long)cfg->max_value_size);
             return false;
         }
@@ -243,8 +243,7 @@ static bool within_limits(struct server *srv, const struct cmd_spec *cmd,
 
 /* APPEND and SETRANGE grow a value: check the result on the leader. */
 static bool growth_ok(struct server *srv, const struct cmd_spec *cmd,
-                      const char **argv, const size_t *lens,
-                      struct buf *reply)
+                      const char **argv, const size_t *lens, struct buf *reply)
 {
     const struct store_entry *e;
     uint64_t size;
@@ -252,8 +251,8 @@ static bool growth_ok(struct server *srv, const struct cmd_spec *cmd,
 
     if (strcmp(cmd->name, "append") == 0) {
         e = store_get(srv->cluster->fsm.store, argv[1], lens[1]);
-        size = (e && store_live(e, clock_wall_ms()) ? e->value_len : 0) +
-               lens[2];
+        size =
+            (e && store_live(e, clock_wall_ms()) ? e->value_len : 0) + lens[2];
     } else if (strcmp(cmd->name, "setrange") == 0) {
         if (parse_i64(argv[2], lens[2], &off) != 0 || off < 0)
             return true; /* the command itself reports it */
@@ -263,8 +262,9 @@ static bool growth_ok(struct server *srv, const struct cmd_spec *cmd,
     }
     if (size <= srv->cfg->max_value_size)
         return true;
-    resp_errorf(reply, "ERR the value would grow to %llu bytes, beyond "
-                       "max-value-size (%llu)",
+    resp_errorf(reply,
+                "ERR the value would grow to %llu bytes, beyond "
+                "max-value-size (%llu)",
                 (unsigned long long)size,
                 (unsigned long long)srv->cfg->max_value_size);
     return false;
@@ -284,8 +284,7 @@ static void wait_for_leader(struct slot *s, const char **argv,
     srv->waiting = s;
 }
 
-static void route_forward(struct slot *s, const char **argv,
-                          const size_t *lens)
+static void route_forward(struct slot *s, const char **argv, const size_t *lens)
 {
     struct server *srv = s->conn->srv;
     const struct member *leader = cluster_leader(srv->cluster);
@@ -315,8 +314,7 @@ static void route_forward(struct slot *s, const char **argv,
     srv->stats.commands_forwarded++;
 }
 
-static void route_leader(struct slot *s, const char **argv,
-                         const size_t *lens)
+static void route_leader(struct slot *s, const char **argv, const size_t *lens)
 {
     struct server *srv = s->conn->srv;
     const struct cmd_spec *cmd = s->cmd;
@@ -329,8 +327,7 @@ static void route_leader(struct slot *s, const char **argv,
             slot_complete(s);
             return;
         }
-        rv = cluster_propose(srv->cluster, s->argc, argv, lens, write_done,
-                             s);
+        rv = cluster_propose(srv->cluster, s->argc, argv, lens, write_done, s);
     } else {
         slot_copy_args(s, s->argc, argv, lens);
         rv = cluster_read(srv->cluster, read_done, s);

@@ -105,8 +105,8 @@ static void connect_cb(const redisAsyncContext *ac, int status)
         l->connected = true;
         return;
     }
-    log_warning("cannot reach the leader at %s: %s",
-                l->f ? l->f->addr : "?", ac->errstr);
+    log_warning("cannot reach the leader at %s: %s", l->f ? l->f->addr : "?",
+                ac->errstr);
     link_gone(ac);
 }
 
@@ -175,8 +175,8 @@ void forwarder_free(struct forwarder *f)
 }
 
 int forwarder_send(struct forwarder *f, const char *addr, int argc,
-                   const char **argv, const size_t *lens,
-                   cluster_done_fn done, void *arg)
+                   const char **argv, const size_t *lens, cluster_done_fn done,
+                   void *arg)
 {
     struct fwd_req *req;
 
@@ -187,8 +187,8 @@ int forwarder_send(struct forwarder *f, const char *addr, int argc,
     req->done = done;
     req->arg = arg;
     req->link = f->ac->data;
-    if (redisAsyncCommandArgv(f->ac, forward_reply_cb, req, argc, argv,
-                              lens) != REDIS_OK) {
+    if (redisAsyncCommandArgv(f->ac, forward_reply_cb, req, argc, argv, lens) !=
+        REDIS_OK) {
         free(req);
         return CLUSTER_NOT_LEADER;
     }

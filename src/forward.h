@@ -25,8 +25,8 @@ void forwarder_free(struct forwarder *f);
  * sent, CLUSTER_NOT_LEADER that it could not be sent. Returns CLUSTER_OK
  * when the command is on its way; done() then fires exactly once. */
 int forwarder_send(struct forwarder *f, const char *addr, int argc,
-                   const char **argv, const size_t *lens,
-                   cluster_done_fn done, void *arg);
+                   const char **argv, const size_t *lens, cluster_done_fn done,
+                   void *arg);
 
 /* Drop the connection if it goes anywhere but @addr (the leader moved). */
 void forwarder_retarget(struct forwarder *f, const char *addr);

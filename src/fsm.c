@@ -42,8 +42,8 @@ static void apply_expire(struct fsm *f, const struct codec_command *c)
     int64_t deleted = 0;
 
     for (uint32_t i = 0; i < c->argc; i++) {
-        const struct store_entry *e = store_get(f->store, c->argv[i],
-                                                c->lens[i]);
+        const struct store_entry *e =
+            store_get(f->store, c->argv[i], c->lens[i]);
 
         if (e == NULL || store_live(e, f->time_ms))
             continue;
@@ -165,8 +165,8 @@ static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[],
     return 0;
 }
 
-static int fsm_snapshot_finalize(struct raft_fsm *rf, struct raft_buffer *bufs[],
-                                 unsigned *n_bufs)
+static int fsm_snapshot_finalize(struct raft_fsm *rf,
+                                 struct raft_buffer *bufs[], unsigned *n_bufs)
 {
     struct fsm *f = rf->data;
 

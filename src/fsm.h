@@ -21,12 +21,12 @@ struct fsm {
     struct raft_fsm raft_fsm; /* handed to raft_init() */
     struct store *store;
     struct members members;
-    uint64_t rev;         /* revision counter, one per applied write */
-    int64_t time_ms;      /* time of the last applied entry, never backwards */
-    uint64_t applied;     /* entries applied, for statistics */
-    struct buf reply;     /* scratch reply for entries nobody waits for */
-    struct buf *out;      /* where the entry being applied replies */
-    struct buf snapshot;  /* encoding in progress, freed by finalize */
+    uint64_t rev;        /* revision counter, one per applied write */
+    int64_t time_ms;     /* time of the last applied entry, never backwards */
+    uint64_t applied;    /* entries applied, for statistics */
+    struct buf reply;    /* scratch reply for entries nobody waits for */
+    struct buf *out;     /* where the entry being applied replies */
+    struct buf snapshot; /* encoding in progress, freed by finalize */
     struct raft_buffer *snapshot_bufs;
 
     /* Called after a member entry applies (may be NULL). */

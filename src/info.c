@@ -123,14 +123,13 @@ static void section_raft(struct server *s, struct buf *o)
                leader ? leader->client_addr : "",
                (unsigned long long)(c->started ? c->raft.commit_index : 0),
                (unsigned long long)(c->started ? c->raft.last_applied : 0),
-               (unsigned long long)(c->started ? raft_last_index(&c->raft)
-                                               : 0),
+               (unsigned long long)(c->started ? raft_last_index(&c->raft) : 0),
                c->fsm.rev, m->n);
     for (size_t i = 0; i < m->n; i++)
-        buf_printf(o, "member%zu:name=%s,id=%" PRIu64
-                      ",raft=%s,client=%s,role=%s\r\n",
-                   i, m->v[i].name, m->v[i].id, m->v[i].raft_addr,
-                   m->v[i].client_addr, member_role_name(m->v[i].role));
+        buf_printf(
+            o, "member%zu:name=%s,id=%" PRIu64 ",raft=%s,client=%s,role=%s\r\n",
+            i, m->v[i].name, m->v[i].id, m->v[i].raft_addr, m->v[i].client_addr,
+            member_role_name(m->v[i].role));
     buf_append_str(o, "\r\n");
 }
 

@@ -22,8 +22,8 @@ static struct {
 } logger = {"cashed", LOG_INFO, false, NULL, NULL};
 
 static const char *const level_names[] = {
-    [LOG_ERR] = "error",   [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
-    [LOG_INFO] = "info",   [LOG_DEBUG] = "debug",
+    [LOG_ERR] = "error", [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
+    [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
 };
 
 /* journald sets JOURNAL_STREAM to the device and inode of the stream it
@@ -96,11 +96,10 @@ void log_at(int level, const char *file, int line, const char *fmt, ...)
         log_terminal(level, msg);
         return;
     }
-    sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%d", level,
-                    "CASHE_NODE=%s", logger.node, "CASHE_TERM=%llu",
-                    logger.term ? (unsigned long long)logger.term(
-                                      logger.term_arg)
-                                : 0ULL,
-                    "CODE_FILE=%s", file, "CODE_LINE=%d", line,
-                    "SYSLOG_IDENTIFIER=cashed", NULL);
+    sd_journal_send(
+        "MESSAGE=%s", msg, "PRIORITY=%d", level, "CASHE_NODE=%s", logger.node,
+        "CASHE_TERM=%llu",
+        logger.term ? (unsigned long long)logger.term(logger.term_arg) : 0ULL,
+        "CODE_FILE=%s", file, "CODE_LINE=%d", line, "SYSLOG_IDENTIFIER=cashed",
+        NULL);
 }

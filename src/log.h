@@ -23,10 +23,10 @@ void log_set_term_source(uint64_t (*term)(void *arg), void *arg);
 void log_at(int level, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-#define log_debug(...) log_at(LOG_DEBUG, __FILE__, __LINE__, __VA_ARGS__)
-#define log_info(...) log_at(LOG_INFO, __FILE__, __LINE__, __VA_ARGS__)
-#define log_notice(...) log_at(LOG_NOTICE, __FILE__, __LINE__, __VA_ARGS__)
+#define log_debug(...)   log_at(LOG_DEBUG, __FILE__, __LINE__, __VA_ARGS__)
+#define log_info(...)    log_at(LOG_INFO, __FILE__, __LINE__, __VA_ARGS__)
+#define log_notice(...)  log_at(LOG_NOTICE, __FILE__, __LINE__, __VA_ARGS__)
 #define log_warning(...) log_at(LOG_WARNING, __FILE__, __LINE__, __VA_ARGS__)
-#define log_error(...) log_at(LOG_ERR, __FILE__, __LINE__, __VA_ARGS__)
+#define log_error(...)   log_at(LOG_ERR, __FILE__, __LINE__, __VA_ARGS__)
 
 #endif /* CASHE_LOG_H */

@@ -46,10 +46,10 @@ struct server {
     size_t n_conns;
     uint64_t next_client_id;
 
-    struct slot *waiting;      /* commands waiting for a leader to be known */
-    uv_timer_t timer;          /* their deadlines, and draining on stop */
-    uv_check_t flush_check;    /* writes replies gathered in an iteration */
-    struct conn *dirty;        /* connections with replies to write */
+    struct slot *waiting;   /* commands waiting for a leader to be known */
+    uv_timer_t timer;       /* their deadlines, and draining on stop */
+    uv_check_t flush_check; /* writes replies gathered in an iteration */
+    struct conn *dirty;     /* connections with replies to write */
     struct forwarder *forwarder;
     struct scan_cursors *cursors;
 

@@ -50,28 +50,28 @@ struct conn {
         uv_pipe_t pipe;
     } h;
     struct server *srv;
-    struct conn *prev, *next;   /* all connections */
-    struct conn *dirty_next;    /* connections with output to write */
+    struct conn *prev, *next; /* all connections */
+    struct conn *dirty_next;  /* connections with output to write */
     bool dirty;
     uint64_t id;
-    char *name;                 /* CLIENT SETNAME */
+    char *name; /* CLIENT SETNAME */
     char addr[64];
     bool is_unix;
     bool authed;
-    bool readonly;              /* READONLY: reads served locally */
-    bool from_peer;             /* a member relaying: never forward again */
+    bool readonly;  /* READONLY: reads served locally */
+    bool from_peer; /* a member relaying: never forward again */
     bool reading;
     bool closing;
-    bool close_after_write;     /* QUIT, or a protocol error */
-    unsigned refs;              /* the handle, plus one per slot in flight */
+    bool close_after_write; /* QUIT, or a protocol error */
+    unsigned refs;          /* the handle, plus one per slot in flight */
 
     struct buf in;
     struct resp_parser parser;
-    struct slot *head, *tail;   /* replies not yet moved to out */
-    unsigned pending;           /* slots not done */
-    size_t held;                /* reply bytes of completed slots */
-    struct buf out;             /* replies ready to write */
-    struct buf writing;         /* the bytes of the write in flight */
+    struct slot *head, *tail; /* replies not yet moved to out */
+    unsigned pending;         /* slots not done */
+    size_t held;              /* reply bytes of completed slots */
+    struct buf out;           /* replies ready to write */
+    struct buf writing;       /* the bytes of the write in flight */
     bool write_in_flight;
     uv_write_t wreq;
 

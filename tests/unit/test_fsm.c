@@ -158,8 +158,7 @@ static struct raft_buffer take_snapshot(struct fsm *f)
     copy.len = bufs[0].len;
     copy.base = raft_malloc(copy.len);
     memcpy(copy.base, bufs[0].base, copy.len);
-    assert_int_equal(f->raft_fsm.snapshot_finalize(&f->raft_fsm, &bufs, &n),
-                     0);
+    assert_int_equal(f->raft_fsm.snapshot_finalize(&f->raft_fsm, &bufs, &n), 0);
     return copy;
 }
 
