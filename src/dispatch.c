@@ -12,6 +12,7 @@
 
 #include "forward.h"
 #include "log.h"
+#include "pubsub.h"
 #include "server.h"
 #include "server_internal.h"
 
@@ -389,6 +390,21 @@ void dispatch_retry_waiting(struct server *srv)
     }
 }
 
+static bool is_pubsub(const struct cmd_spec *cmd)
+{
+    return strcmp(cmd->name, "subscribe") == 0 ||
+           strcmp(cmd->name, "psubscribe") == 0 ||
+           strcmp(cmd->name, "unsubscribe") == 0 ||
+           strcmp(cmd->name, "punsubscribe") == 0;
+}
+
+/* What a subscribed connection may still do, as redis allows it. */
+static bool allowed_subscribed(const struct cmd_spec *cmd)
+{
+    return is_pubsub(cmd) || strcmp(cmd->name, "ping") == 0 ||
+           strcmp(cmd->name, "quit") == 0;
+}
+
 static void unknown_command(struct buf *out, int argc, const char **argv,
                             const size_t *lens)
 {
@@ -434,6 +450,18 @@ void dispatch_command(struct conn *c, int argc, const char **argv,
     }
     if (!c->authed && !(cmd->flags & CMD_NOAUTH)) {
         resp_error(dispatch_ready_reply(c), "NOAUTH Authentication required.");
+        return;
+    }
+    if (pubsub_active(c) && !allowed_subscribed(cmd)) {
+        resp_errorf(dispatch_ready_reply(c),
+                    "ERR Can't execute '%s': only (P)SUBSCRIBE / "
+                    "(P)UNSUBSCRIBE / PING / QUIT are allowed in this context",
+                    cmd->name);
+        return;
+    }
+    if (is_pubsub(cmd) ||
+        (pubsub_active(c) && strcmp(cmd->name, "ping") == 0)) {
+        pubsub_command(c, cmd, argc, argv, lens, dispatch_ready_reply(c));
         return;
     }
     if (cmd->flags & CMD_CONN) {

@@ -52,7 +52,9 @@ static const struct cmd_spec commands[] = {
     {"pexpiretime", 2, R, 1, 1, 1, exec_pexpiretime},
     {"ping", -1, C, 0, 0, 0, NULL},
     {"psetex", 4, W, 1, 1, 1, exec_psetex},
+    {"psubscribe", -2, C, 0, 0, 0, NULL},
     {"pttl", 2, R, 1, 1, 1, exec_pttl},
+    {"punsubscribe", -1, C, 0, 0, 0, NULL},
     {"quit", -1, C | CMD_NOAUTH | CMD_NOSCRIPT, 0, 0, 0, NULL},
     {"readonly", 1, C, 0, 0, 0, NULL},
     {"readwrite", 1, C, 0, 0, 0, NULL},
@@ -65,10 +67,12 @@ static const struct cmd_spec commands[] = {
     {"setnx", 3, W, 1, 1, 1, exec_setnx},
     {"setrange", 4, W, 1, 1, 1, exec_setrange},
     {"strlen", 2, R, 1, 1, 1, exec_strlen},
+    {"subscribe", -2, C, 0, 0, 0, NULL},
     {"substr", 4, R, 1, 1, 1, exec_getrange},
     {"ttl", 2, R, 1, 1, 1, exec_ttl},
     {"type", 2, R, 1, 1, 1, exec_type},
     {"unlink", -2, W, 1, -1, 1, exec_del},
+    {"unsubscribe", -1, C, 0, 0, 0, NULL},
 };
 
 #undef R

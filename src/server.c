@@ -10,6 +10,7 @@
 #include "activation.h"
 #include "forward.h"
 #include "log.h"
+#include "pubsub.h"
 #include "server.h"
 #include "server_internal.h"
 
@@ -66,6 +67,7 @@ void conn_close(struct conn *c)
     if (c->closing)
         return;
     c->closing = true;
+    pubsub_drop(c);
     for (s = c->head; s != NULL; s = next) {
         next = s->next;
         s->next = NULL;
@@ -488,6 +490,8 @@ int server_start(struct server *s, uv_loop_t *loop, struct config *cfg,
     s->started_ms = clock_wall_ms();
     s->forwarder = forwarder_new(loop, cfg->password);
     s->cursors = scan_cursors_new(4096);
+    cluster->fsm.notify = pubsub_notify;
+    cluster->fsm.notify_arg = s;
     uv_timer_init(loop, &s->timer);
     s->timer.data = s;
     uv_timer_start(&s->timer, timer_cb, TIMER_MS, TIMER_MS);

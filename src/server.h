@@ -42,7 +42,8 @@ struct server {
     bool unix_open;
     bool tcp_needs_auth; /* the TCP listener is not on loopback */
 
-    struct conn *conns; /* every open connection */
+    struct conn *conns;       /* every open connection */
+    struct conn *subscribers; /* those subscribed to keyspace events */
     size_t n_conns;
     uint64_t next_client_id;
 

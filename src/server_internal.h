@@ -75,6 +75,10 @@ struct conn {
     bool write_in_flight;
     uv_write_t wreq;
 
+    struct subscription *subs; /* SUBSCRIBE / PSUBSCRIBE, see pubsub.c */
+    size_t n_subs;
+    struct conn *sub_prev, *sub_next; /* the server's subscribers */
+
     int64_t created_ms;
     const char *last_cmd;
 };
