@@ -62,12 +62,15 @@ int cluster_probe_log(struct config *cfg, uint64_t id)
         if (errno != EINTR)
             return 0;
     }
-    if (!WIFSIGNALED(status))
+    /* The child exits 0 or 2 by itself; anything else is a crash (a
+     * signal, or a sanitizer's own exit code). */
+    if (WIFEXITED(status) &&
+        (WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 2))
         return 0;
     log_error("cannot start: the Raft log in %s is corrupt (the raft library "
-              "crashed with signal %d loading it). Move the directory aside "
-              "and let the node rejoin its cluster, or restore it from a "
-              "snapshot",
-              cfg->data_dir, WTERMSIG(status));
+              "crashed loading it: %s %d). Move the directory aside and let "
+              "the node rejoin its cluster, or restore it from a snapshot",
+              cfg->data_dir, WIFSIGNALED(status) ? "signal" : "exit code",
+              WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
     return -1;
 }
