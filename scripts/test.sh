@@ -31,6 +31,17 @@ PY
     passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
 }
 
+echo "== layout (clang-format, .clang-format)"
+shopt -s nullglob
+sources=(src/*.[ch] src/ctl/*.[ch] fuse/*.[ch] tests/unit/*.c)
+shopt -u nullglob
+if clang-format --dry-run -Werror "${sources[@]}"; then
+    passed=$((passed + 1))
+else
+    echo "layout differs from .clang-format: run clang-format -i on the files above"
+    failed=$((failed + 1))
+fi
+
 for b in build build-asan; do
     echo "== unit tests ($b)"
     meson test -C "$b" --suite unit --no-rebuild --print-errorlogs -q
