@@ -17,8 +17,8 @@
 #define MAX_PASSED 16
 
 struct passed {
-    int fd;          /* -1 once claimed or closed */
-    char name[64];   /* as systemd named it, or taken from the family */
+    int fd;        /* -1 once claimed or closed */
+    char name[64]; /* as systemd named it, or taken from the family */
     bool claimed;
 };
 

@@ -9,6 +9,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The entry carries the caller's location, passed in log_at(), rather
+ * than the location of the sd_journal_send() call inside log_at(). */
+#define SD_JOURNAL_SUPPRESS_LOCATION
 #include <systemd/sd-journal.h>
 
 #include "log.h"
@@ -82,6 +85,17 @@ static void log_terminal(int level, const char *msg)
             logger.node, level_names[level], msg);
 }
 
+/* __FILE__ is relative to the build directory ("../src/x.c", longer for a
+ * build directory elsewhere): keep it from the last "src/" on. */
+static const char *source_path(const char *file)
+{
+    const char *p = file, *found = file;
+
+    while ((p = strstr(p, "src/")) != NULL)
+        found = p++;
+    return found;
+}
+
 void log_at(int level, const char *file, int line, const char *fmt, ...)
 {
     char msg[1024];
@@ -100,6 +114,6 @@ void log_at(int level, const char *file, int line, const char *fmt, ...)
         "MESSAGE=%s", msg, "PRIORITY=%d", level, "CASHE_NODE=%s", logger.node,
         "CASHE_TERM=%llu",
         logger.term ? (unsigned long long)logger.term(logger.term_arg) : 0ULL,
-        "CODE_FILE=%s", file, "CODE_LINE=%d", line, "SYSLOG_IDENTIFIER=cashed",
-        NULL);
+        "CODE_FILE=%s", source_path(file), "CODE_LINE=%d", line,
+        "SYSLOG_IDENTIFIER=cashed", NULL);
 }

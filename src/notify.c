@@ -25,7 +25,10 @@ struct number_field {
     bool wide; /* uint64_t rather than unsigned */
 };
 
-#define NUMBER(n, f, w) {n, offsetof(struct config, f), w}
+#define NUMBER(n, f, w)                                                        \
+    {                                                                          \
+        n, offsetof(struct config, f), w                                       \
+    }
 
 /* Read from the configuration wherever they are used, so a new value takes
  * effect at once (for new connections, in the case of max-args). */
@@ -206,8 +209,8 @@ static void reload_apply(struct config *cur, struct config *fresh)
 
         if (was == now)
             continue;
-        log_notice("reload: %s %llu -> %llu", f->name,
-                   (unsigned long long)was, (unsigned long long)now);
+        log_notice("reload: %s %llu -> %llu", f->name, (unsigned long long)was,
+                   (unsigned long long)now);
         number_set(cur, f, now);
     }
     if (!text_same(cur->log_level, fresh->log_level)) {

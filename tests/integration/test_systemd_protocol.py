@@ -10,6 +10,7 @@ child of a fork sets it before exec) and LISTEN_FDNAMES.
 import fcntl
 import os
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -21,7 +22,7 @@ import time
 import pytest
 import redis
 
-from conftest import CASHED, Node, free_port, wait_for
+from conftest import Node, free_port, wait_for
 
 STATUS_RE = re.compile(
     r"^(stopping: )?(leader|follower|candidate|unavailable), term (\d+), "
@@ -93,6 +94,20 @@ class NotifySocket:
         os.rmdir(self.dir)
 
 
+# Every daemon a test starts, killed after it even when an assertion failed.
+STARTED = []
+
+
+@pytest.fixture(autouse=True)
+def reap():
+    yield
+    while STARTED:
+        node = STARTED.pop()
+        if node.proc is not None and node.proc.poll() is None:
+            node.proc.kill()
+            node.proc.wait(10)
+
+
 @pytest.fixture
 def notify():
     n = NotifySocket()
@@ -115,6 +130,7 @@ class EnvNode(Node):
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.args(), stdout=self.log,
                                      stderr=subprocess.STDOUT, env=self.env)
+        STARTED.append(self)
         if wait:
             wait_for(self.ping, what=f"{self.name} to serve")
         return self
@@ -342,6 +358,7 @@ class ActivatedNode(Node):
             finally:
                 os._exit(127)
         self.proc = ForkedProc(pid)
+        STARTED.append(self)
         for s in self.socks:
             s.close()  # the daemon holds them now
         if wait:
@@ -363,12 +380,16 @@ def unix_listener(path):
     return s
 
 
-def short_dir():
-    return tempfile.mkdtemp(prefix="cashe-act-")
+@pytest.fixture
+def sockdir():
+    """A short directory for Unix sockets (sun_path holds 107 bytes)."""
+    d = tempfile.mkdtemp(prefix="cashe-act-")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
 
 
-def test_listen_fds_named(tmp_path):
-    d = short_dir()
+def test_listen_fds_named(tmp_path, sockdir):
+    d = sockdir
     passed_path = os.path.join(d, "passed.sock")
     node = ActivatedNode(str(tmp_path), "raft0", [], names=["client", "unix"])
     node.sock = os.path.join(d, "own.sock")
@@ -386,13 +407,11 @@ def test_listen_fds_named(tmp_path):
     stop_clean(node)
     # The socket unit owns the path: it must survive the daemon.
     assert os.path.exists(passed_path)
-    os.unlink(passed_path)
-    os.rmdir(d)
 
 
-def test_listen_fds_unnamed_by_family(tmp_path):
+def test_listen_fds_unnamed_by_family(tmp_path, sockdir):
     """Without LISTEN_FDNAMES the family decides, whatever the order."""
-    d = short_dir()
+    d = sockdir
     passed_path = os.path.join(d, "passed.sock")
     node = ActivatedNode(str(tmp_path), "raft0", [])
     node.sock = os.path.join(d, "own.sock")
@@ -402,13 +421,11 @@ def test_listen_fds_unnamed_by_family(tmp_path):
     assert c.ping()
     assert not os.path.exists(node.sock)
     stop_clean(node)
-    os.unlink(passed_path)
-    os.rmdir(d)
 
 
-def test_listen_fds_for_another_pid(tmp_path):
+def test_listen_fds_for_another_pid(tmp_path, sockdir):
     """LISTEN_PID naming another process: the fds are not ours; bind."""
-    d = short_dir()
+    d = sockdir
     passed_path = os.path.join(d, "passed.sock")
     other_port = free_port()
     node = ActivatedNode(str(tmp_path), "raft0",
@@ -421,13 +438,11 @@ def test_listen_fds_for_another_pid(tmp_path):
     assert "socket activation" not in node.read_log()
     stop_clean(node)
     assert not os.path.exists(node.sock)  # its own: removed on stop
-    os.unlink(passed_path)
-    os.rmdir(d)
 
 
-def test_listen_fds_unknown_name_closed(tmp_path):
+def test_listen_fds_unknown_name_closed(tmp_path, sockdir):
     """A passed socket the daemon has no use for is closed, not leaked."""
-    d = short_dir()
+    d = sockdir
     dgram = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     inode = os.fstat(dgram.fileno()).st_ino
     node = ActivatedNode(str(tmp_path), "raft0", [dgram], names=["client"])
@@ -445,4 +460,3 @@ def test_listen_fds_unknown_name_closed(tmp_path):
             pass
     assert f"socket:[{inode}]" not in held
     stop_clean(node)
-    os.rmdir(d)
