@@ -435,6 +435,8 @@ static bool args_boolean(struct config *c, const char *arg)
         c->help = true;
     else if (strcmp(arg, "--version") == 0)
         c->version = true;
+    else if (strcmp(arg, "--recover") == 0)
+        c->recover = true;
     else
         return false;
     return true;
@@ -773,7 +775,10 @@ void config_usage(FILE *f)
             fprintf(f, " (default: %s)", o->dflt);
         fputc('\n', f);
     }
-    fputs("  -h, --help\n      show this help and exit\n"
+    fputs("  --recover\n      after a permanent loss of quorum: make this "
+          "stopped node the only\n      voter of its cluster, keeping its "
+          "data, and exit\n"
+          "  -h, --help\n      show this help and exit\n"
           "  --version\n      print the version and exit\n",
           f);
 }

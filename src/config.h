@@ -54,6 +54,7 @@ struct config {
 
     bool help;
     bool version;
+    bool recover; /* --recover: make this stopped node the only voter */
 };
 
 /* Fill @c with the defaults. */

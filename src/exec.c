@@ -16,6 +16,7 @@ static const struct cmd_spec commands[] = {
     {"append", 3, W, 1, 1, 1, exec_append},
     {"auth", -2, C | CMD_NOAUTH | CMD_NOSCRIPT, 0, 0, 0, NULL},
     {"cashe", -2, CMD_ADMIN, 0, 0, 0, NULL},
+    {"cashe.dump", 1, R, 0, 0, 0, exec_cashe_dump},
     {"cashe.ls", 4, R, 1, 1, 1, exec_cashe_ls},
     {"cashe.renamedir", -3, W, 1, 2, 1, exec_cashe_renamedir},
     {"cashe.stat", 2, R, 1, 1, 1, exec_cashe_stat},

@@ -19,7 +19,7 @@
 /* The work one CASHE.LS call may do per entry it may return, so that keys
  * that expired and were not deleted yet cannot make one call long. */
 #define LS_BUDGET_PER_ENTRY 10
-#define LS_BUDGET_MIN 100
+#define LS_BUDGET_MIN       100
 
 /* ---- segments ----------------------------------------------------------- */
 
@@ -42,10 +42,13 @@ static bool segment_dir_capable(const char *seg, size_t len)
     return len == 1 || seg[len - 1] != '/';
 }
 
+/* The empty key is the root's: a directory. */
 static bool key_dir_capable(const char *key, size_t len)
 {
     size_t start = 0;
 
+    if (len == 0)
+        return true;
     for (;;) {
         size_t seg = segment_len(key + start, len - start);
 
@@ -200,8 +203,8 @@ void exec_cashe_ls(struct exec_ctx *ctx, int argc, const char **argv,
     e = store_seek(ctx->store, pos.data, pos.len);
     if (e != NULL && e->key_len == plen && has_prefix(e, argv[1], plen))
         e = store_next(ctx->store, e); /* the directory's own key */
-    while (e != NULL && has_prefix(e, argv[1], plen) &&
-           l.n < (uint64_t)count && budget > 0) {
+    while (e != NULL && has_prefix(e, argv[1], plen) && l.n < (uint64_t)count &&
+           budget > 0) {
         budget--;
         if (e->key_len > plen && store_live(e, ctx->now_ms))
             e = list_child(ctx, e, plen, &l);
@@ -236,8 +239,8 @@ static void key_list_free(struct key_list *k)
 
 /* Directory @key's own key and every key below it, expired or not: copies,
  * since what the caller does next changes the store. */
-static void collect_dir(const struct exec_ctx *ctx, const char *key,
-                        size_t len, struct key_list *out)
+static void collect_dir(const struct exec_ctx *ctx, const char *key, size_t len,
+                        struct key_list *out)
 {
     struct buf prefix = {0};
     const struct store_entry *e = store_get(ctx->store, key, len);
@@ -281,9 +284,8 @@ static bool dir_below(const char *inner, size_t ilen, const char *outer,
            inner[olen] == '/';
 }
 
-static bool renamedir_args_ok(struct exec_ctx *ctx, int argc,
-                              const char **argv, const size_t *lens,
-                              bool *replace)
+static bool renamedir_args_ok(struct exec_ctx *ctx, int argc, const char **argv,
+                              const size_t *lens, bool *replace)
 {
     *replace = argc == 4 && exec_arg_is(argv[3], lens[3], "replace");
     if (argc > 4 || (argc == 4 && !*replace)) {
@@ -292,8 +294,8 @@ static bool renamedir_args_ok(struct exec_ctx *ctx, int argc,
     }
     for (int i = 1; i <= 2; i++) {
         if (lens[i] == 0 || !key_dir_capable(argv[i], lens[i])) {
-            exec_reply_error_quoting(ctx, "ERR not a directory name: ",
-                                     argv[i], lens[i]);
+            exec_reply_error_quoting(ctx, "ERR not a directory name: ", argv[i],
+                                     lens[i]);
             return false;
         }
     }
@@ -312,8 +314,8 @@ static void move_keys(struct exec_ctx *ctx, const struct key_list *keys,
 
     for (size_t i = 0; i < keys->n; i++) {
         const struct buf *src = &keys->v[i];
-        const struct store_entry *e = store_get(ctx->store, src->data,
-                                                src->len);
+        const struct store_entry *e =
+            store_get(ctx->store, src->data, src->len);
 
         buf_reset(&dst);
         buf_append(&dst, to, to_len);

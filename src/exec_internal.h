@@ -133,6 +133,10 @@ void exec_cashe_ls(struct exec_ctx *ctx, int argc, const char **argv,
 void exec_cashe_renamedir(struct exec_ctx *ctx, int argc, const char **argv,
                           const size_t *lens);
 
+/* Commands: exec_dump.c, the keyspace as one snapshot-format blob. */
+void exec_cashe_dump(struct exec_ctx *ctx, int argc, const char **argv,
+                     const size_t *lens);
+
 /* glob.c: the literal text every match of @pattern starts with, unescaped,
  * written to @prefix (which must hold @plen bytes); returns its length.
  * *@literal is set when the whole pattern is that text and nothing else. */

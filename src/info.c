@@ -1,10 +1,13 @@
 /* INFO in redis's format, with a raft section; CASHE MEMBERS. */
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -97,11 +100,53 @@ static void section_stats(struct server *s, struct buf *o)
                cs->reads_batched);
 }
 
+/* Bytes in the data directory's files (it has no subdirectories). */
+static unsigned long long dir_bytes(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    struct stat st;
+    unsigned long long total = 0;
+
+    if (d == NULL)
+        return 0;
+    while ((e = readdir(d)) != NULL) {
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISREG(st.st_mode))
+            total += (unsigned long long)st.st_size;
+    }
+    closedir(d);
+    return total;
+}
+
+/* On the leader, ",match_index=N": the last entry Raft knows @id holds,
+ * which tells how far behind it is. Empty on other nodes. */
+static void member_progress(const struct cluster *c, uint64_t id, struct buf *o)
+{
+    const struct raft *r = &c->raft;
+    bool found = id == c->id;
+    raft_index match = 0;
+
+    if (!cluster_is_leader(c) || r->leader_state.progress == NULL)
+        return;
+    if (found) /* the leader holds all it has */
+        match = raft_last_index((struct raft *)r);
+    for (unsigned i = 0; i < r->configuration.n && !found; i++) {
+        if (r->configuration.servers[i].id == id) {
+            match = r->leader_state.progress[i].match_index;
+            found = true;
+        }
+    }
+    if (found)
+        buf_printf(o, ",match_index=%llu", (unsigned long long)match);
+}
+
 static void section_raft(struct server *s, struct buf *o)
 {
     struct cluster *c = s->cluster;
     const struct member *leader = cluster_leader(c);
     const struct members *m = &c->fsm.members;
+    unsigned long long snap = c->started ? c->raft.log.snapshot.last_index : 0;
 
     buf_printf(o,
                "# Raft\r\n"
@@ -115,7 +160,10 @@ static void section_raft(struct server *s, struct buf *o)
                "commit_index:%llu\r\n"
                "last_applied:%llu\r\n"
                "last_index:%llu\r\n"
+               "snapshot_index:%llu\r\n"
                "revision:%" PRIu64 "\r\n"
+               "data_dir:%s\r\n"
+               "data_dir_bytes:%llu\r\n"
                "members:%zu\r\n",
                s->cfg->id, c->id, cluster_role_name(c),
                (unsigned long long)(c->started ? c->raft.current_term : 0),
@@ -124,12 +172,16 @@ static void section_raft(struct server *s, struct buf *o)
                (unsigned long long)(c->started ? c->raft.commit_index : 0),
                (unsigned long long)(c->started ? c->raft.last_applied : 0),
                (unsigned long long)(c->started ? raft_last_index(&c->raft) : 0),
-               c->fsm.rev, m->n);
-    for (size_t i = 0; i < m->n; i++)
-        buf_printf(
-            o, "member%zu:name=%s,id=%" PRIu64 ",raft=%s,client=%s,role=%s\r\n",
-            i, m->v[i].name, m->v[i].id, m->v[i].raft_addr, m->v[i].client_addr,
-            member_role_name(m->v[i].role));
+               snap, c->fsm.rev, s->cfg->data_dir, dir_bytes(s->cfg->data_dir),
+               m->n);
+    for (size_t i = 0; i < m->n; i++) {
+        buf_printf(o,
+                   "member%zu:name=%s,id=%" PRIu64 ",raft=%s,client=%s,role=%s",
+                   i, m->v[i].name, m->v[i].id, m->v[i].raft_addr,
+                   m->v[i].client_addr, member_role_name(m->v[i].role));
+        member_progress(c, m->v[i].id, o);
+        buf_append_str(o, "\r\n");
+    }
     buf_append_str(o, "\r\n");
 }
 

@@ -11,6 +11,7 @@
 #include "config.h"
 #include "log.h"
 #include "notify.h"
+#include "recover.h"
 #include "server.h"
 #include "version.h"
 
@@ -132,6 +133,11 @@ int main(int argc, char **argv)
     if (d.cfg.version) {
         printf("cashed %s\n", CASHE_VERSION);
         return 0;
+    }
+    if (d.cfg.recover) {
+        rv = recover_run(&d.cfg) == 0 ? 0 : 1;
+        config_free(&d.cfg);
+        return rv;
     }
     log_init(d.cfg.id, log_level_parse(d.cfg.log_level));
     notify_init(&d.notify, argc, argv);

@@ -95,8 +95,23 @@ prepare_base() {
 
 # --- The build, installed as a Debian package would install it ---
 
+# The Debian packages of this tree (scripts/package.sh), installed with apt
+# as an operator would; DEBS stays empty, and meson's install is used, when
+# they cannot be built or CASHE_SYSTEM_INSTALL=meson.
+DEBS=""
+
+build_debs() {
+    [ "${CASHE_SYSTEM_INSTALL:-deb}" = deb ] || return 0
+    DEBS=$("$SRC/scripts/package.sh" --no-lintian 2>"$CACHE/package.log" |
+        grep -E '/cashe(-fuse)?_[^/]*\.deb$' || true)
+    [ -n "$DEBS" ] || say "packages not built (see $CACHE/package.log):" \
+        "meson install instead"
+}
+
 build() {
     local key
+    build_debs
+    [ -z "$DEBS" ] || return 0
     key=$(printf '%s' "$SRC" | md5sum | cut -c1-12)
     BUILD=$CACHE/build-$key
     # Builds of other checkouts would only pile up.
@@ -129,12 +144,34 @@ write_configs() {
         >"$ROOT/etc/systemd/system/cashe@raft2.service.d/test.conf"
 }
 
+# apt-get install of the packages, in the root through systemd-nspawn (which
+# mounts /proc and the like for the maintainer scripts); not in /tmp, which
+# nspawn covers with a tmpfs.
+install_debs() {
+    local d=/var/tmp/cashe-debs f
+    mkdir -p "$ROOT$d"
+    for f in $DEBS; do cp "$f" "$ROOT$d/"; done
+    # shellcheck disable=SC2046 # one word per package file
+    systemd-nspawn --register=no --keep-unit -q -D "$ROOT" \
+        env DEBIAN_FRONTEND=noninteractive LC_ALL=C apt-get install -y \
+        --no-install-recommends -o Dpkg::Use-Pty=0 \
+        $(for f in $DEBS; do echo "$d/${f##*/}"; done) \
+        >"$CACHE/install.log" 2>&1 </dev/null ||
+        { tail -20 "$CACHE/install.log" >&2; fail "apt-get install failed"; }
+    rm -rf "$ROOT$d"
+    say "installed $(echo "$DEBS" | sed 's,.*/,,' | tr '\n' ' ')"
+}
+
 install_root() {
     rm -rf "$ROOT"
     cp -a "$BASE" "$ROOT"
-    DESTDIR=$ROOT meson install -C "$BUILD" --no-rebuild --quiet \
-        >"$CACHE/install.log" 2>&1 ||
-        { tail -20 "$CACHE/install.log" >&2; fail "meson install failed"; }
+    if [ -n "$DEBS" ]; then
+        install_debs
+    else
+        DESTDIR=$ROOT meson install -C "$BUILD" --no-rebuild --quiet \
+            >"$CACHE/install.log" 2>&1 ||
+            { tail -20 "$CACHE/install.log" >&2; fail "meson install failed"; }
+    fi
     write_configs
 }
 

@@ -201,7 +201,8 @@ static char *ls_all(struct fx *f, const char *prefix, const char *count)
     return out.data;
 }
 
-/* ---- CASHE.STAT ----------------------------------------------------------- */
+/* ---- CASHE.STAT -----------------------------------------------------------
+ */
 
 static void test_stat_file_and_missing(void **state)
 {
@@ -288,13 +289,14 @@ static void test_stat_ttl_and_expiry(void **state)
     assert_string_equal(RUN(f, "cashe.stat", "t"), "$-1\r\n");
 }
 
-/* ---- CASHE.LS -------------------------------------------------------------- */
+/* ---- CASHE.LS --------------------------------------------------------------
+ */
 
 static void fill_tree(struct fx *f)
 {
-    static const char *const keys[] = {"a",    "a!",   "a/b", "a/c/d",
-                                       "b/",   "c",    "/x",  "/y/z",
-                                       "z/",   "z//q", "a/c/e"};
+    static const char *const keys[] = {"a",  "a!",   "a/b",  "a/c/d",
+                                       "b/", "c",    "/x",   "/y/z",
+                                       "z/", "z//q", "a/c/e"};
 
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         set_key(f, keys[i], "v");
@@ -460,7 +462,8 @@ static void test_ls_bad_count(void **state)
                         "command\r\n");
 }
 
-/* ---- CASHE.RENAMEDIR --------------------------------------------------------- */
+/* ---- CASHE.RENAMEDIR
+ * --------------------------------------------------------- */
 
 static void test_renamedir_moves_tree(void **state)
 {
@@ -491,10 +494,9 @@ static void test_renamedir_moves_tree(void **state)
     assert_non_null(e);
     assert_memory_equal(e->value, "2", 1);
     buf_append(&f->events, "", 1);
-    assert_string_equal(f->events.data,
-                        "rename_from:d;rename_to:e;"
-                        "rename_from:d/a;rename_to:e/a;"
-                        "rename_from:d/b/c;rename_to:e/b/c;");
+    assert_string_equal(f->events.data, "rename_from:d;rename_to:e;"
+                                        "rename_from:d/a;rename_to:e/a;"
+                                        "rename_from:d/b/c;rename_to:e/b/c;");
 }
 
 static void test_renamedir_target_not_empty(void **state)

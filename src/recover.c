@@ -1,0 +1,163 @@
+/* cashed --recover: force a one-voter configuration on a stopped node. */
+
+#include <dirent.h>
+#include <errno.h>
+#include <netdb.h>
+#include <raft.h>
+#include <raft/uv.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "fsm.h"
+#include "members.h"
+#include "recover.h"
+
+static bool has_raft_state(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    bool found = false;
+
+    if (d == NULL)
+        return false;
+    while ((e = readdir(d)) != NULL && !found)
+        found = strcmp(e->d_name, "metadata1") == 0 ||
+                strcmp(e->d_name, "metadata2") == 0;
+    closedir(d);
+    return found;
+}
+
+/* A running node holds its Raft port: refuse to rewrite the log under it.
+ * Only a port in use says so; any other bind failure is left for the
+ * operator's judgement (the node was stopped, as the procedure says). */
+static bool raft_port_in_use(const struct config *cfg)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
+    struct addrinfo *res, *ai;
+    char port[16];
+    bool busy = false;
+
+    snprintf(port, sizeof(port), "%u", cfg->raft.port);
+    if (getaddrinfo(cfg->raft.host, port, &hints, &res) != 0)
+        return false;
+    for (ai = res; ai != NULL && !busy; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family, ai->ai_socktype, 0);
+
+        if (fd < 0)
+            continue;
+        busy =
+            bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno == EADDRINUSE;
+        close(fd);
+    }
+    freeaddrinfo(res);
+    return busy;
+}
+
+struct recovery {
+    uv_loop_t loop;
+    struct raft_uv_transport transport;
+    struct raft_io io;
+    struct fsm fsm;
+    struct raft raft;
+    bool raft_open;
+};
+
+static void raft_closed(struct raft *r)
+{
+    struct recovery *rc = r->data;
+
+    raft_uv_close(&rc->io);
+    raft_uv_tcp_close(&rc->transport);
+}
+
+/* Open the log as a stopped node would, without starting Raft. */
+static int recovery_open(struct recovery *rc, const struct config *cfg,
+                         uint64_t id)
+{
+    int rv;
+
+    uv_loop_init(&rc->loop);
+    fsm_init(&rc->fsm);
+    rv = raft_uv_tcp_init(&rc->transport, &rc->loop);
+    if (rv != 0) {
+        fprintf(stderr, "cashed: cannot set up Raft: %s\n", raft_strerror(rv));
+        return -1;
+    }
+    rv = raft_uv_init(&rc->io, &rc->loop, cfg->data_dir, &rc->transport);
+    if (rv != 0) {
+        fprintf(stderr, "cashed: cannot open the Raft log in %s: %s\n",
+                cfg->data_dir, rc->io.errmsg);
+        raft_uv_tcp_close(&rc->transport);
+        return -1;
+    }
+    rv = raft_init(&rc->raft, &rc->io, &rc->fsm.raft_fsm, id,
+                   cfg->advertise_raft);
+    if (rv != 0) {
+        fprintf(stderr, "cashed: cannot open the Raft state in %s: %s\n",
+                cfg->data_dir, raft_errmsg(&rc->raft));
+        raft_uv_close(&rc->io);
+        raft_uv_tcp_close(&rc->transport);
+        return -1;
+    }
+    rc->raft.data = rc;
+    rc->raft_open = true;
+    return 0;
+}
+
+static void recovery_close(struct recovery *rc)
+{
+    if (rc->raft_open)
+        raft_close(&rc->raft, raft_closed);
+    uv_run(&rc->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&rc->loop);
+    fsm_close(&rc->fsm);
+}
+
+int recover_run(const struct config *cfg)
+{
+    static struct recovery rc;
+    struct raft_configuration conf;
+    uint64_t id = member_id_from_name(cfg->id, strlen(cfg->id));
+    int rv;
+
+    if (!has_raft_state(cfg->data_dir)) {
+        fprintf(stderr,
+                "cashed: %s holds no Raft state: nothing to recover. Start "
+                "the node normally to bootstrap or join a cluster.\n",
+                cfg->data_dir);
+        return -1;
+    }
+    if (raft_port_in_use(cfg)) {
+        fprintf(stderr,
+                "cashed: %s:%u is in use: is %s still running? Stop it "
+                "before --recover.\n",
+                cfg->raft.host, cfg->raft.port, cfg->id);
+        return -1;
+    }
+    memset(&rc, 0, sizeof(rc));
+    rv = recovery_open(&rc, cfg, id);
+    if (rv == 0) {
+        raft_configuration_init(&conf);
+        rv = raft_configuration_add(&conf, id, cfg->advertise_raft, RAFT_VOTER);
+        if (rv == 0)
+            rv = raft_recover(&rc.raft, &conf);
+        raft_configuration_close(&conf);
+        if (rv != 0)
+            fprintf(stderr, "cashed: recovery of %s failed: %s\n",
+                    cfg->data_dir,
+                    raft_errmsg(&rc.raft)[0] ? raft_errmsg(&rc.raft)
+                                             : raft_strerror(rv));
+    }
+    recovery_close(&rc);
+    if (rv != 0)
+        return -1;
+    printf("cashed: %s is now the only voter of its cluster (Raft address "
+           "%s).\nStart it normally; then start the other nodes on empty "
+           "data directories with --leaderaddr=%s,\nor remove the lost ones "
+           "with 'cashectl member remove NAME'.\n",
+           cfg->id, cfg->advertise_raft, cfg->advertise_client);
+    return 0;
+}
