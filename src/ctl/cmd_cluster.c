@@ -128,43 +128,60 @@ static int member_remove(struct ctl *c, const char *name)
     return CTL_OK;
 }
 
+static int member_add(struct ctl *c, char **argv)
+{
+    redisReply *r;
+    int rv;
+
+    r = ctl_call(c, &rv, "CASHE", "JOIN", argv[0], argv[1], argv[2], NULL);
+    if (r == NULL)
+        return rv;
+    freeReplyObject(r);
+    printf("%s is a voter\n", argv[0]);
+    return CTL_OK;
+}
+
+static int member_assign(struct ctl *c, const char *verb, const char *name,
+                         const char *role)
+{
+    redisReply *r;
+    int rv;
+
+    if ((r = ctl_call(c, &rv, "CASHE", verb, name, NULL)) == NULL)
+        return rv;
+    freeReplyObject(r);
+    printf("%s is now a %s\n", name, role);
+    return CTL_OK;
+}
+
+static int member_run(struct ctl *c, const char *sub, char **argv)
+{
+    if (strcmp(sub, "list") == 0)
+        return member_list(c);
+    if (strcmp(sub, "add") == 0)
+        return member_add(c, argv);
+    if (strcmp(sub, "remove") == 0)
+        return member_remove(c, argv[0]);
+    if (strcmp(sub, "promote") == 0)
+        return member_assign(c, "PROMOTE", argv[0], "voter");
+    return member_assign(c, "DEMOTE", argv[0], "spare");
+}
+
 int ctl_member(struct ctl *c, int argc, char **argv)
 {
-    const char *sub = argc > 0 ? argv[0] : "";
+    static const struct {
+        const char *name;
+        int args;
+    } subs[] = {
+        {"list", 0}, {"add", 3}, {"remove", 1}, {"promote", 1}, {"demote", 1}};
     int rv;
-    redisReply *r;
 
-    if (strcmp(sub, "list") == 0 && argc == 1) {
+    for (size_t i = 0; argc > 0 && i < ARRAY_SIZE(subs); i++) {
+        if (strcmp(argv[0], subs[i].name) != 0 || argc - 1 != subs[i].args)
+            continue;
         if ((rv = ctl_connect(c)) != CTL_OK)
             return rv;
-        return member_list(c);
-    }
-    if (strcmp(sub, "add") == 0 && argc == 4) {
-        if ((rv = ctl_connect(c)) != CTL_OK)
-            return rv;
-        r = ctl_call(c, &rv, "CASHE", "JOIN", argv[1], argv[2], argv[3], NULL);
-        if (r == NULL)
-            return rv;
-        freeReplyObject(r);
-        printf("%s is a voter\n", argv[1]);
-        return CTL_OK;
-    }
-    if (strcmp(sub, "remove") == 0 && argc == 2) {
-        if ((rv = ctl_connect(c)) != CTL_OK)
-            return rv;
-        return member_remove(c, argv[1]);
-    }
-    if ((strcmp(sub, "promote") == 0 || strcmp(sub, "demote") == 0) &&
-        argc == 2) {
-        if ((rv = ctl_connect(c)) != CTL_OK)
-            return rv;
-        r = ctl_call(c, &rv, "CASHE", sub[0] == 'p' ? "PROMOTE" : "DEMOTE",
-                     argv[1], NULL);
-        if (r == NULL)
-            return rv;
-        freeReplyObject(r);
-        printf("%s is now a %s\n", argv[1], sub[0] == 'p' ? "voter" : "spare");
-        return CTL_OK;
+        return member_run(c, argv[0], argv + 1);
     }
     return usage("member list | add NAME RAFTADDR CLIENTADDR | remove NAME "
                  "| promote NAME | demote NAME");

@@ -132,8 +132,8 @@ static redisContext *open_tcp(const struct ctl *c, const char *addr, char *why,
     }
     rc = redisConnectWithTimeout(host, port, tv);
     if (rc == NULL || rc->err) {
-        snprintf(why, why_len, "%s", rc ? rc->errstr : "out of memory");
         *err = rc && rc->err == REDIS_ERR_IO ? -errno : -EIO;
+        snprintf(why, why_len, "%s", rc ? rc->errstr : "out of memory");
         redisFree(rc);
         return NULL;
     }

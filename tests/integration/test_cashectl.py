@@ -14,7 +14,6 @@ import time
 import uuid
 
 import pytest
-import redis
 
 from conftest import CASHED, Cluster, Node, free_port, wait_for
 
