@@ -7,7 +7,8 @@ PACKAGES="meson ninja-build pkg-config gcc libc6-dev clang-format
 libraft-dev libuv1-dev libinih-dev libhiredis-dev zlib1g-dev
 libsystemd-dev libcmocka-dev libfuse3-dev fuse3
 redis-tools python3 python3-pytest python3-redis procps
-debootstrap systemd-container systemd scdoc mandoc rsync"
+debootstrap systemd-container systemd scdoc mandoc rsync
+debhelper lintian bash-completion"
 
 missing=""
 for p in $PACKAGES; do

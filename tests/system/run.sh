@@ -202,11 +202,13 @@ boot() {
     done
     [ -n "$CT" ] || fail "no container init under systemd-nspawn $NSPAWN"
     local state="" deadline=$((SECONDS + 90))
-    # Until its manager listens, systemctl cannot even connect.
-    while [ -z "$state" ] && [ $SECONDS -lt $deadline ]; do
+    # Until its manager listens, systemctl cannot even connect: it prints
+    # nothing, or "offline".
+    while { [ -z "$state" ] || [ "$state" = offline ]; } &&
+        [ $SECONDS -lt $deadline ]; do
         state=$(ct timeout 60 systemctl is-system-running --wait \
             2>/dev/null || true)
-        [ -n "$state" ] || sleep 0.1
+        case "$state" in "" | offline) sleep 0.2 ;; esac
     done
     case "$state" in
     running|degraded) ;;
