@@ -22,11 +22,11 @@
 #include "store.h"
 #include "util.h"
 
-#define CMD_WRITE (1u << 0)   /* changes the keyspace; goes through Raft */
-#define CMD_READ (1u << 1)    /* reads the keyspace */
-#define CMD_CONN (1u << 2)    /* run by the connection itself, never forwarded */
-#define CMD_ADMIN (1u << 3)   /* cluster administration (CASHE ...) */
-#define CMD_NOAUTH (1u << 4)  /* allowed before AUTH */
+#define CMD_WRITE    (1u << 0) /* changes the keyspace; goes through Raft */
+#define CMD_READ     (1u << 1) /* reads the keyspace */
+#define CMD_CONN     (1u << 2) /* run by the connection itself, never forwarded */
+#define CMD_ADMIN    (1u << 3) /* cluster administration (CASHE ...) */
+#define CMD_NOAUTH   (1u << 4) /* allowed before AUTH */
 #define CMD_NOSCRIPT (1u << 5) /* for COMMAND output only */
 
 /* The hard ceiling on a value a write can build (APPEND, SETRANGE), the same
@@ -46,9 +46,9 @@ typedef void (*exec_notify_fn)(void *arg, const char *event, const char *key,
 
 struct exec_ctx {
     struct store *store;
-    int64_t now_ms;               /* entry time (writes) or local clock */
-    uint64_t rev;                 /* revision a write stamps on what it changes */
-    struct buf *reply;            /* the RESP reply is appended here */
+    int64_t now_ms;    /* entry time (writes) or local clock */
+    uint64_t rev;      /* revision a write stamps on what it changes */
+    struct buf *reply; /* the RESP reply is appended here */
     struct scan_cursors *cursors; /* reads only: SCAN state, may be NULL */
     exec_notify_fn notify;        /* may be NULL */
     void *notify_arg;

@@ -15,7 +15,7 @@
 #include "server_internal.h"
 
 #define READ_CHUNK (64 * 1024)
-#define TIMER_MS 20
+#define TIMER_MS   20
 
 static void conn_start_reading(struct conn *c);
 
@@ -86,8 +86,8 @@ static void write_cb(uv_write_t *req, int status)
     c->srv->stats.net_output_bytes += c->writing.len;
     buf_reset(&c->writing);
     if (status < 0) {
-        log_debug("client %llu: write failed: %s",
-                  (unsigned long long)c->id, uv_strerror(status));
+        log_debug("client %llu: write failed: %s", (unsigned long long)c->id,
+                  uv_strerror(status));
         conn_close(c);
         conn_unref(c);
         return;
@@ -170,15 +170,13 @@ static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
     if (want > room)
         room = want;
     buf_reserve(&c->in, room);
-    *b = uv_buf_init(c->in.data + c->in.len,
-                     (unsigned)(c->in.cap - c->in.len));
+    *b = uv_buf_init(c->in.data + c->in.len, (unsigned)(c->in.cap - c->in.len));
 }
 
 static bool conn_paused(const struct conn *c)
 {
     return c->pending >= CONN_PENDING_PAUSE ||
-           c->out.len + c->writing.len >= CONN_OUTPUT_PAUSE ||
-           c->srv->stopping;
+           c->out.len + c->writing.len >= CONN_OUTPUT_PAUSE || c->srv->stopping;
 }
 
 void conn_process_input(struct conn *c)
@@ -196,8 +194,7 @@ void conn_process_input(struct conn *c)
             break;
         if (st == RESP_ERROR) {
             resp_error(dispatch_ready_reply(c), p->error);
-            log_debug("client %llu: %s", (unsigned long long)c->id,
-                      p->error);
+            log_debug("client %llu: %s", (unsigned long long)c->id, p->error);
             c->close_after_write = true;
             break;
         }
@@ -219,8 +216,7 @@ void conn_process_input(struct conn *c)
     }
     /* After QUIT or a protocol error nothing more is read: the connection
      * only waits for its replies to go out. */
-    if ((conn_paused(c) || c->close_after_write) && c->reading &&
-        !c->closing) {
+    if ((conn_paused(c) || c->close_after_write) && c->reading && !c->closing) {
         uv_read_stop(&c->h.stream);
         c->reading = false;
     }
@@ -234,8 +230,8 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 
     if (n < 0) {
         if (n != UV_EOF)
-            log_debug("client %llu: read failed: %s",
-                      (unsigned long long)c->id, uv_strerror((int)n));
+            log_debug("client %llu: read failed: %s", (unsigned long long)c->id,
+                      uv_strerror((int)n));
         /* A half-closed client still gets the replies it asked for. */
         c->close_after_write = true;
         uv_read_stop(st);
@@ -403,8 +399,7 @@ static int listen_tcp(struct server *s)
     if (strcmp(host, "localhost") == 0)
         host = "127.0.0.1";
     if (uv_ip4_addr(host, (int)cfg->listen.port, (struct sockaddr_in *)&ss) &&
-        uv_ip6_addr(host, (int)cfg->listen.port,
-                    (struct sockaddr_in6 *)&ss)) {
+        uv_ip6_addr(host, (int)cfg->listen.port, (struct sockaddr_in6 *)&ss)) {
         log_error("cannot listen on %s: not an IP address", cfg->listenaddr);
         return -1;
     }
@@ -467,8 +462,8 @@ static void timer_cb(uv_timer_t *t)
     if (!s->stopping)
         return;
     for (struct conn *c = s->conns; c != NULL; c = c->next) {
-        if (!c->closing && (c->pending > 0 || c->write_in_flight ||
-                            c->out.len > 0) &&
+        if (!c->closing &&
+            (c->pending > 0 || c->write_in_flight || c->out.len > 0) &&
             clock_mono_us() < s->stop_deadline_us)
             return;
     }
