@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -348,9 +349,10 @@ static void role_tick(struct cluster *c)
 
         log_notice("%s in term %llu; leader is %s", cluster_role_name(c),
                    (unsigned long long)c->raft.current_term,
-                   m        ? m->name
-                   : leader ? "known by id only"
-                            : "unknown");
+                   m                 ? m->name
+                   : leader == c->id ? c->cfg->id
+                   : leader          ? "not yet in the member table"
+                                     : "unknown");
     }
     c->last_state = c->raft.state;
     c->last_leader = leader;
@@ -407,6 +409,39 @@ static int make_dirs(const char *path)
     }
     if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
         return -errno;
+    return 0;
+}
+
+/* A data directory belongs to one node name: started under another name,
+ * the node would present a Raft id no member knows and wait forever. The
+ * name is kept in the directory the first time and checked after. */
+static int check_owner(const char *dir, const char *name)
+{
+    char path[4200], have[MEMBER_NAME_MAX + 2] = "";
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/cashe-node", dir);
+    f = fopen(path, "r");
+    if (f != NULL) {
+        if (fgets(have, sizeof(have), f) == NULL)
+            have[0] = '\0';
+        fclose(f);
+        have[strcspn(have, "\n")] = '\0';
+        if (have[0] != '\0' && strcmp(have, name) != 0) {
+            log_error("cannot start: data directory %s belongs to node '%s', "
+                      "not '%s'; start it with --id=%s or use another "
+                      "--data-dir",
+                      dir, have, name, have);
+            return -1;
+        }
+        if (have[0] != '\0')
+            return 0;
+    }
+    f = fopen(path, "w");
+    if (f == NULL || fprintf(f, "%s\n", name) < 0 || fclose(f) != 0) {
+        log_error("cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
     return 0;
 }
 
@@ -498,6 +533,8 @@ int cluster_start(struct cluster *c, uv_loop_t *loop, struct config *cfg)
                   strerror(-rv));
         return -1;
     }
+    if (check_owner(f->data_dir, f->id) != 0)
+        return -1;
     fresh = !dir_has_state(f->data_dir);
     if (!fresh && cluster_probe_log(f, c->id) != 0)
         return -1;

@@ -370,6 +370,9 @@ static int file_handler(void *user, const char *section, const char *name,
     o = option_find(name, strlen(name));
     if (o == NULL)
         return file_fail(x, "unknown key '%s'", name);
+    /* An empty value may be written as "" or '' too. */
+    if (strcmp(value, "\"\"") == 0 || strcmp(value, "''") == 0)
+        value = "";
     if (option_apply(x->c, o, value, why, sizeof(why)) != 0)
         return file_fail(x, "bad value for '%s': %s", o->name, why);
     return 1;
@@ -744,6 +747,22 @@ static int finish_texts(struct config *c, char *err, size_t err_len)
     return 0;
 }
 
+/* The client port beyond loopback needs a password: checked here, before
+ * anything is created on disk. */
+static int finish_password(struct config *c, char *err, size_t err_len)
+{
+    const char *h = c->listen.host;
+    bool loopback = h[0] == '\0' || strncmp(h, "127.", 4) == 0 ||
+                    strcmp(h, "::1") == 0 || strcmp(h, "localhost") == 0;
+
+    if (loopback || c->password != NULL)
+        return 0;
+    return set_err(err, err_len, -EINVAL,
+                   "listenaddr %s serves beyond loopback: set a password "
+                   "(or listen on 127.0.0.1)",
+                   c->listenaddr);
+}
+
 int config_finish(struct config *c, char *err, size_t err_len)
 {
     int rv;
@@ -753,6 +772,8 @@ int config_finish(struct config *c, char *err, size_t err_len)
         rv = finish_numbers(c, err, err_len);
     if (rv == 0)
         rv = finish_addresses(c, err, err_len);
+    if (rv == 0)
+        rv = finish_password(c, err, err_len);
     return rv;
 }
 

@@ -79,7 +79,10 @@ static bool over_output_limit(struct conn *c)
 {
     size_t unanswered = c->held + c->out.len + c->writing.len;
 
-    if (unanswered <= c->srv->cfg->max_client_buffer)
+    /* A member's relay carries the replies of many of its clients; closing
+     * it would fail them all, and writes among them would end UNKNOWN. Its
+     * input pauses instead, and the member bounds each client. */
+    if (unanswered <= c->srv->cfg->max_client_buffer || c->from_peer)
         return false;
     log_warning("client %llu (%s): %zu bytes of replies wait for it, over "
                 "max-client-buffer; closing it",

@@ -176,7 +176,8 @@ static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
 static bool conn_paused(const struct conn *c)
 {
     return c->pending >= CONN_PENDING_PAUSE ||
-           c->out.len + c->writing.len >= CONN_OUTPUT_PAUSE || c->srv->stopping;
+           c->held + c->out.len + c->writing.len >= CONN_OUTPUT_PAUSE ||
+           c->srv->stopping;
 }
 
 void conn_process_input(struct conn *c)

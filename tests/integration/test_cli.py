@@ -332,3 +332,19 @@ def test_open_segment_cut_inside_its_entries(killed_node):
         n = r.dbsize()
         assert r.exists(*[f"acked{i}" for i in range(n)]) == n
         assert killed_node.stop() == 0
+
+
+def test_data_dir_refuses_another_node_name(tmp_path):
+    """A data directory belongs to the node that made it: started under
+    another --id the node would wait forever with an unknown Raft id."""
+    from conftest import Node
+    first = Node(str(tmp_path), "raft0").start()
+    wait_for(lambda: first.role() == "leader")
+    assert first.stop() == 0
+    other = Node(str(tmp_path), "raft7")
+    other.data_dir = first.data_dir
+    proc = subprocess.run(other.args(), capture_output=True, text=True,
+                          timeout=30)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "belongs to node 'raft0'" in out, out

@@ -682,6 +682,8 @@ def test_wildcard_listen_without_password_refuses_to_start(tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out
     assert "password" in out and "0.0.0.0" in out, out
+    # Refused from the configuration alone: nothing was created on disk.
+    assert not (tmp_path / "data").exists()
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), 0.5).close()
 

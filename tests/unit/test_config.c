@@ -550,14 +550,22 @@ static void assert_reachable_ipv4(const char *hostport, const char *port)
     assert_string_not_equal(host, "0.0.0.0");
 }
 
+static void expect_finish_error(struct config *c, const char *want);
+
 static void test_finish_wildcard(void **state)
 {
     struct config c;
 
     (void)state;
+    /* Beyond loopback without a password: refused before anything else. */
     assert_int_equal(
         parse(&c, "--listenaddr=0.0.0.0:3000", "--raftaddr=[::]:4000", NULL),
         0);
+    expect_finish_error(&c, "set a password");
+    config_free(&c);
+    assert_int_equal(parse(&c, "--listenaddr=0.0.0.0:3000",
+                           "--raftaddr=[::]:4000", "--password=pw", NULL),
+                     0);
     assert_int_equal(config_finish(&c, err, sizeof(err)), 0);
     assert_string_equal(c.listen.host, "0.0.0.0");
     assert_string_equal(c.raft.host, "::");
