@@ -1,8 +1,9 @@
 #!/bin/bash
 # Install what is needed, build cashe, and run a local three-node cluster on
 # loopback: clients on 127.0.0.1:3000-3002, Raft on :4000-4002, data and
-# logs under ./run/. Ctrl-C (or SIGTERM) stops the nodes cleanly; running it
-# again restarts them with their data.
+# logs under ./run/, and raft0's keyspace mounted as files at /mnt/cashe
+# (CASHE_MOUNT=DIR to change it). Ctrl-C (or SIGTERM) unmounts and stops the
+# nodes cleanly; running it again restarts them with their data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,11 +11,17 @@ scripts/deps.sh
 scripts/build.sh
 
 run=$PWD/run
+mnt=${CASHE_MOUNT:-/mnt/cashe}
 mkdir -p "$run"
 pids=()
+fuse_pid=
 
 stop() {
     trap - INT TERM EXIT
+    if [ -n "$fuse_pid" ]; then
+        fusermount3 -u "$mnt" 2>/dev/null || umount "$mnt" 2>/dev/null || true
+        wait "$fuse_pid" 2>/dev/null || true
+    fi
     echo "stopping the cluster..."
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
@@ -53,16 +60,31 @@ for _ in $(seq 100); do
     sleep 0.2
 done
 
+mkdir -p "$mnt"
+if mountpoint -q "$mnt"; then
+    echo "$mnt is already a mount point; not mounting the FUSE view" >&2
+else
+    build/fuse/cashe-fuse -f "$run/raft0.sock" "$mnt" >>"$run/fuse.log" 2>&1 &
+    fuse_pid=$!
+    for _ in $(seq 50); do
+        mountpoint -q "$mnt" && break
+        sleep 0.1
+    done
+fi
+
 cat <<TXT
 
-cashe is running: three nodes on 127.0.0.1:3000, :3001, :3002.
+cashe is running: three nodes on 127.0.0.1:3000, :3001, :3002, and raft0's
+keyspace mounted at $mnt.
 
   redis-cli -p 3001 set greeting hello     # any node takes writes
   redis-cli -p 3002 get greeting
+  echo v > $mnt/app/key; cat $mnt/app/key  # every key is a file
   redis-cli -p 3000 info raft              # role, term, leader, members
-  redis-cli -s $run/raft0.sock cashe members
+  build/src/ctl/cashectl --socket $run/raft0.sock status
+  build/src/ctl/cashectl --socket $run/raft1.sock member list
 
-Logs: $run/raft*.log. Press Ctrl-C to stop the cluster.
+Logs: $run/*.log. Press Ctrl-C to unmount and stop the cluster.
 TXT
 redis-cli -p 3000 info raft | grep -E '^(role|term|leader|member)' || true
 wait
