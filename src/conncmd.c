@@ -396,7 +396,13 @@ static enum admin_result admin_named(struct conn *c, struct slot *slot,
         rv = cluster_assign(cl, name, RAFT_VOTER, admin_done, slot);
     else if (arg_is(sub, n, "demote") && argc == 3)
         rv = cluster_assign(cl, name, RAFT_SPARE, admin_done, slot);
-    else if (arg_is(sub, n, "transfer") && argc <= 3)
+    else if (arg_is(sub, n, "transfer") && argc == 3 && cluster_is_leader(cl) &&
+             strcmp(name, c->srv->cfg->id) == 0) {
+        /* Already there: nothing to hand over. */
+        resp_simple(r, name);
+        free(name);
+        return ADMIN_REPLIED;
+    } else if (arg_is(sub, n, "transfer") && argc <= 3)
         rv = cluster_transfer(cl, name, admin_done, slot);
     else
         rv = -1;
