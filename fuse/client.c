@@ -22,7 +22,8 @@
 
 static struct client_config config;
 static pthread_key_t conn_key;
-static atomic_int reachable = 1; /* for logging changes only */
+static atomic_int reachable = 1;  /* for logging changes only */
+static __thread bool local_reads; /* this thread's connections: READONLY */
 
 static void conn_destroy(void *c)
 {
@@ -140,6 +141,11 @@ static redisContext *conn_open(int *err, char *msg, size_t len)
     return c;
 }
 
+redisContext *client_connect(int *err, char *msg, size_t len)
+{
+    return conn_open(err, msg, len);
+}
+
 /* A connection the daemon closed while it sat idle (a restart) reads as
  * ready: nothing else ever arrives unasked. */
 static bool conn_stale(redisContext *c)
@@ -169,6 +175,21 @@ static void note_reachable(bool now, const char *msg)
               config.unix_path ? config.unix_path : config.host);
 }
 
+static int read_locally(redisContext *c)
+{
+    redisReply *r = redisCommand(c, "READONLY");
+    int rv = r != NULL && r->type == REDIS_REPLY_STATUS ? 0 : -EIO;
+
+    freeReplyObject(r);
+    return rv;
+}
+
+void client_thread_local_reads(void)
+{
+    local_reads = true;
+    conn_drop();
+}
+
 /* This thread's connection; *@fresh when it was opened just now. */
 static redisContext *conn_get(int *err, bool *fresh)
 {
@@ -183,6 +204,11 @@ static redisContext *conn_get(int *err, bool *fresh)
     if (c != NULL)
         return c;
     c = conn_open(err, msg, sizeof(msg));
+    if (c != NULL && local_reads && (*err = read_locally(c)) != 0) {
+        snprintf(msg, sizeof(msg), "READONLY: %s", c->errstr);
+        redisFree(c);
+        c = NULL;
+    }
     if (c == NULL) {
         note_reachable(false, msg);
         return NULL;

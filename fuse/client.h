@@ -32,6 +32,11 @@ void client_init(const struct client_config *cfg);
  * refused password, or another negative errno; @msg gets a description. */
 int client_check(char *msg, size_t len);
 
+/* A new connection of the caller's own, authenticated, outside the
+ * per-thread ones: for a subscriber. NULL with *@err and @msg set on
+ * failure. Free it with redisFree(). */
+redisContext *client_connect(int *err, char *msg, size_t len);
+
 /* Run one command on this thread's connection. Returns the reply (free it
  * with freeReplyObject(); error replies included) or NULL with *@err set to
  * a negative errno: -EIO when the daemon cannot be reached or the
@@ -47,6 +52,12 @@ redisReply *client_run(int argc, const char **argv, const size_t *lens,
  * limits -ENAMETOOLONG; NOAUTH/WRONGPASS -EACCES; READONLY -EROFS;
  * NOTEMPTY -ENOTEMPTY; "no such key/directory" -ENOENT. */
 int client_error_errno(const redisReply *r);
+
+/* From now on this thread's connection reads the node's own applied
+ * state (READONLY) rather than making linearizable reads: for the watch
+ * thread, which asks about the state an event it got from that node left
+ * behind. */
+void client_thread_local_reads(void);
 
 /* Close this thread's connection (the main thread, after its check). */
 void client_thread_close(void);

@@ -10,6 +10,7 @@
 
 #include "fs_internal.h"
 #include "fslog.h"
+#include "watch.h"
 
 #define BLOCK_SIZE 4096
 
@@ -232,6 +233,8 @@ static int fs_getattr(const char *path, struct stat *st,
         break;
     }
     names_path_free(&np);
+    if (rv == 0)
+        watch_note(path);
     return rv;
 }
 
@@ -309,8 +312,9 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     cfg->nullpath_ok = 1;
     cfg->use_ino = 0;
     cfg->direct_io = 0;
-    cfg->kernel_cache = 0;
+    cfg->kernel_cache = 0; /* each open decides: see open_key() */
     cfg->auto_cache = 0;
+    watch_attach_config(cfg);
     if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
         conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
     return NULL;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "fs_internal.h"
+#include "pagecache.h"
 
 #define LS_PAGE "1000"
 
@@ -387,6 +388,7 @@ int fs_unlink(const char *path)
         rv = -ENOENT;
     freeReplyObject(r);
     if (rv == 0) {
+        pagecache_taint(np.key.data, np.key.len);
         fs_open_unlinked(np.key.data, np.key.len);
         fs_keep_parent(path, &np);
     }
@@ -408,9 +410,13 @@ static int rename_file(const struct names_path *a, const struct names_path *b,
     if (noreplace && r->type == REDIS_REPLY_INTEGER && r->integer == 0)
         err = -EEXIST;
     freeReplyObject(r);
-    if (err == 0)
+    if (err == 0) {
+        /* The pages move with the inode; neither name's record holds. */
+        pagecache_taint(a->key.data, a->key.len);
+        pagecache_taint(b->key.data, b->key.len);
         fs_open_renamed(a->key.data, a->key.len, b->key.data, b->key.len,
                         false);
+    }
     return err;
 }
 
@@ -438,6 +444,7 @@ static int rename_dir(const struct names_path *a, const struct names_path *b,
             return err;
         freeReplyObject(r);
     }
+    pagecache_clear();
     dirset_rename(fs.dirs, a->key.data, a->key.len, b->key.data, b->key.len);
     fs_open_renamed(a->key.data, a->key.len, b->key.data, b->key.len, true);
     return 0;

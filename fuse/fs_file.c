@@ -13,6 +13,8 @@
 
 #include "fs_internal.h"
 #include "fslog.h"
+#include "pagecache.h"
+#include "watch.h"
 
 static struct handle *handle_of(const struct fuse_file_info *fi)
 {
@@ -39,7 +41,8 @@ static void handle_free(struct handle *h)
     free(h);
 }
 
-static void handle_register(struct handle *h, struct fuse_file_info *fi)
+static void handle_register(struct handle *h, struct fuse_file_info *fi,
+                            bool keep_cache)
 {
     pthread_mutex_lock(&fs.open_lock);
     h->next = fs.open;
@@ -49,7 +52,7 @@ static void handle_register(struct handle *h, struct fuse_file_info *fi)
     pthread_mutex_unlock(&fs.open_lock);
     fi->fh = (uint64_t)(uintptr_t)h;
     fi->direct_io = 0;
-    fi->keep_cache = 0;
+    fi->keep_cache = keep_cache;
 }
 
 static void handle_unregister(struct handle *h)
@@ -175,6 +178,7 @@ static int open_key(const struct names_path *np, struct fuse_file_info *fi,
 {
     struct handle *h = handle_new(&np->key);
     int rv = load && !truncated ? get_value(&h->key, &h->data) : 0;
+    bool keep = false;
 
     if (rv != 0) {
         handle_free(h);
@@ -182,7 +186,17 @@ static int open_key(const struct names_path *np, struct fuse_file_info *fi,
     }
     h->append = (fi->flags & O_APPEND) != 0;
     h->dirty = truncated;
-    handle_register(h, fi);
+    /* The kernel's pages of this file are kept only when they hold what
+     * was just read, and only while events would drop them on a change
+     * made through any other mount or client. */
+    if (truncated) {
+        pagecache_taint(h->key.data, h->key.len);
+    } else {
+        h->sig = pagecache_sig(h->data.data, h->data.len);
+        h->sig_valid = true;
+        keep = pagecache_open(h->key.data, h->key.len, h->sig, watch_live());
+    }
+    handle_register(h, fi, keep);
     return 0;
 }
 
@@ -217,11 +231,26 @@ int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
     return rv;
 }
 
+/* What the kernel's pages of the open file's key now hold. */
+static void note_pages(struct handle *h, bool sig_valid, uint64_t sig)
+{
+    struct buf key = {0};
+
+    fs_open_key(h, &key);
+    if (sig_valid)
+        pagecache_filled(key.data, key.len, sig);
+    else
+        pagecache_taint(key.data, key.len);
+    buf_free(&key);
+}
+
 int fs_read(const char *path, char *buf, size_t size, off_t off,
             struct fuse_file_info *fi)
 {
     struct handle *h = handle_of(fi);
     size_t n = 0;
+    bool sig_valid;
+    uint64_t sig;
 
     pthread_mutex_lock(&h->lock);
     if (off >= 0 && (size_t)off < h->data.len) {
@@ -229,7 +258,10 @@ int fs_read(const char *path, char *buf, size_t size, off_t off,
         n = n < size ? n : size;
         memcpy(buf, h->data.data + off, n);
     }
+    sig_valid = h->sig_valid;
+    sig = h->sig;
     pthread_mutex_unlock(&h->lock);
+    note_pages(h, sig_valid, sig);
     return (int)n;
 }
 
@@ -261,8 +293,10 @@ int fs_write(const char *path, const char *buf, size_t size, off_t off,
         memcpy(h->data.data + start, buf, size);
         h->dirty = true;
         h->changes++;
+        h->sig_valid = false;
     }
     pthread_mutex_unlock(&h->lock);
+    note_pages(h, false, 0);
     return rv;
 }
 
@@ -365,12 +399,15 @@ int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
         resize(&h->data, (size_t)size);
         h->dirty = true;
         h->changes++;
+        h->sig_valid = false;
         pthread_mutex_unlock(&h->lock);
+        note_pages(h, false, 0);
         return 0;
     }
     rv = fs_parse(path, &np, KIND_FILE, -EISDIR, -ENOENT);
     if (rv != 0)
         return rv;
+    pagecache_taint(np.key.data, np.key.len);
     rv = truncate_key(&np.key, (size_t)size);
     names_path_free(&np);
     return rv;

@@ -32,6 +32,8 @@ struct handle {
     bool append;      /* O_APPEND: every write goes to the end */
     bool unlinked;    /* the key was deleted through this mount: never commit */
     bool failed;      /* the last commit failed: close() has said so */
+    bool sig_valid;   /* data is the value read at open, whose... */
+    uint64_t sig;     /* ...signature this is (pagecache.h) */
     struct buf key;   /* guarded by fs.open_lock (rename) */
     struct handle *prev, *next; /* fs.open, guarded by fs.open_lock */
 };

@@ -19,11 +19,14 @@
 #include "fslog.h"
 #include "util.h"
 #include "version.h"
+#include "watch.h"
 
 #include <fuse_lowlevel.h>
 
 #define DEFAULT_TIMEOUT_S 30
 #define DEFAULT_MAX_VALUE "8m"
+/* Keyspace events invalidate the kernel's caches, so they may live long. */
+#define DEFAULT_CACHE_TIMEOUT "60"
 
 struct options {
     char *source;
@@ -35,9 +38,11 @@ struct options {
     char *max_value;
     int help;
     int version;
+    bool attr_timeout; /* given: libfuse takes it, we only note it */
+    bool entry_timeout;
 };
 
-enum { KEY_HELP, KEY_VERSION };
+enum { KEY_HELP, KEY_VERSION, KEY_ATTR_TIMEOUT, KEY_ENTRY_TIMEOUT };
 
 #define OPT(t, f)                                                              \
     {                                                                          \
@@ -55,6 +60,8 @@ static const struct fuse_opt option_spec[] = {
     FUSE_OPT_KEY("--help", KEY_HELP),
     FUSE_OPT_KEY("-V", KEY_VERSION),
     FUSE_OPT_KEY("--version", KEY_VERSION),
+    FUSE_OPT_KEY("attr_timeout=", KEY_ATTR_TIMEOUT),
+    FUSE_OPT_KEY("entry_timeout=", KEY_ENTRY_TIMEOUT),
     FUSE_OPT_END,
 };
 
@@ -76,9 +83,12 @@ static void usage(const char *prog)
            "                           max-value-size (default %s)\n"
            "    -o uid=N,gid=N         owner (default: who mounts)\n"
            "    -o attr_timeout=S,entry_timeout=S\n"
-           "                           kernel cache lifetimes (default 1)\n"
+           "                           kernel cache lifetimes while keyspace\n"
+           "                           events invalidate (default %s; at\n"
+           "                           most %g without events)\n"
            "\n",
-           prog, DEFAULT_TIMEOUT_S, DEFAULT_MAX_VALUE);
+           prog, DEFAULT_TIMEOUT_S, DEFAULT_MAX_VALUE, DEFAULT_CACHE_TIMEOUT,
+           WATCH_SHORT_TIMEOUT);
 }
 
 static int option_proc(void *data, const char *arg, int key,
@@ -99,6 +109,12 @@ static int option_proc(void *data, const char *arg, int key,
     case KEY_VERSION:
         o->version = 1;
         return 0;
+    case KEY_ATTR_TIMEOUT:
+        o->attr_timeout = true;
+        return 1;
+    case KEY_ENTRY_TIMEOUT:
+        o->entry_timeout = true;
+        return 1;
     default:
         return 1;
     }
@@ -210,6 +226,9 @@ static int run(struct fuse *fuse, const struct fuse_cmdline_opts *co)
         return 1;
     }
     fslog_init(co->foreground, co->debug);
+    rv = watch_start(fuse, co->mountpoint);
+    if (rv != 0)
+        fslog(LOG_WARNING, "cannot follow keyspace events: %s", strerror(-rv));
     if (co->singlethread) {
         rv = fuse_loop(fuse);
     } else {
@@ -225,6 +244,7 @@ static int run(struct fuse *fuse, const struct fuse_cmdline_opts *co)
     }
     fuse_remove_signal_handlers(se);
     fuse_unmount(fuse);
+    watch_stop();
     return rv != 0 ? 1 : 0;
 }
 
@@ -241,6 +261,14 @@ static void add_names(struct fuse_args *args, const char *source)
     fuse_opt_add_arg(args, o.data);
     fuse_opt_add_arg(args, "-osubtype=cashe-fuse");
     buf_free(&o);
+}
+
+static void add_cache_defaults(struct fuse_args *args, const struct options *o)
+{
+    if (!o->attr_timeout)
+        fuse_opt_add_arg(args, "-oattr_timeout=" DEFAULT_CACHE_TIMEOUT);
+    if (!o->entry_timeout)
+        fuse_opt_add_arg(args, "-oentry_timeout=" DEFAULT_CACHE_TIMEOUT);
 }
 
 int main(int argc, char *argv[])
@@ -273,6 +301,7 @@ int main(int argc, char *argv[])
         return 1;
     }
     add_names(&args, o.source);
+    add_cache_defaults(&args, &o);
     if (fuse_parse_cmdline(&args, &co) != 0)
         return 1;
     if (co.mountpoint == NULL) {

@@ -319,5 +319,9 @@ void exec_flushall(struct exec_ctx *ctx, int argc, const char **argv,
         return;
     }
     store_clear(ctx->store);
+    /* No event per key, as redis; "flushall" with no key tells the node's
+     * subscribers that everything they cached is gone. */
+    if (ctx->notify != NULL)
+        ctx->notify(ctx->notify_arg, "flushall", "", 0);
     resp_simple(ctx->reply, "OK");
 }

@@ -206,6 +206,9 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
     log_info("restored snapshot: %zu keys, %zu members, revision %llu",
              store_count(store), members.n, (unsigned long long)rev);
     raft_free(buf->base);
+    /* The whole keyspace was replaced: no per-key events can describe it. */
+    if (f->notify != NULL)
+        f->notify(f->notify_arg, "flushall", "", 0);
     if (f->members_changed != NULL)
         f->members_changed(f->members_changed_arg);
     return 0;

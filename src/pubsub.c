@@ -208,6 +208,19 @@ static void deliver(struct conn *c, const struct buf *channel, const char *msg,
     }
 }
 
+/* After FLUSHALL or a snapshot install no stream of per-key events can
+ * say what changed. Subscribers are disconnected instead: a cache built on
+ * events (cashe-fuse's) drops everything when its subscription breaks. */
+static void drop_all(struct server *s)
+{
+    struct conn *c, *next;
+
+    for (c = s->subscribers; c != NULL; c = next) {
+        next = c->sub_next;
+        conn_close(c);
+    }
+}
+
 void pubsub_notify(void *arg, const char *event, const char *key,
                    size_t key_len)
 {
@@ -216,6 +229,10 @@ void pubsub_notify(void *arg, const char *event, const char *key,
 
     if (s->subscribers == NULL)
         return;
+    if (strcmp(event, "flushall") == 0) {
+        drop_all(s);
+        return;
+    }
     buf_append_str(&space, KEYSPACE_PREFIX);
     buf_append(&space, key, key_len);
     buf_append_str(&ev, KEYEVENT_PREFIX);

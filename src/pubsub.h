@@ -3,7 +3,9 @@
  * "<key>" on "__keyevent@0__:<event>". Every node publishes the changes it
  * applies, so a subscriber on any node sees every change of the cluster.
  * Unlike redis, publishing is always on: there is no notify-keyspace-events
- * setting to turn it off, and it costs nothing without subscribers. */
+ * setting to turn it off, and it costs nothing without subscribers. After
+ * FLUSHALL or a snapshot install, which replace keys wholesale, every
+ * subscriber is disconnected rather than left with a partial picture. */
 
 #ifndef CASHE_PUBSUB_H
 #define CASHE_PUBSUB_H

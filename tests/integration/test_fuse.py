@@ -95,13 +95,19 @@ def encode_key(key):
 # ---- mounts ----------------------------------------------------------------
 
 class Mount:
-    def __init__(self, source, path, log_path, opts=None):
+    def __init__(self, source, path, log_path, opts=None, short_cache=True):
+        """short_cache: 1 s kernel cache timeouts, as the tests written
+        before invalidation assumed; False keeps cashe-fuse's defaults."""
         self.source = source
         self.path = path
         self.log_path = log_path
-        self.opts = ["attr_timeout=1", "entry_timeout=1",
-                     f"max_value={MAX_VALUE}"] + list(opts or [])
+        cache = ["attr_timeout=1", "entry_timeout=1"] if short_cache else []
+        self.opts = cache + [f"max_value={MAX_VALUE}"] + list(opts or [])
         self.proc = None
+
+    def read_log(self):
+        with open(self.log_path, "r", errors="replace") as f:
+            return f.read()
 
     def start(self):
         os.makedirs(self.path, exist_ok=True)
@@ -635,3 +641,208 @@ def test_daemon_restart_under_mount(tmp_path):
         if node.alive():
             node.proc.kill()
             node.proc.wait(10)
+
+
+def test_rsync_tree_and_diff_through_other_node(m0, m1, tmp_path):
+    """rsync -a writes temporary files and renames them over, sets times
+    and modes (accepted, ignored): the tree reads back identical through
+    the other node, also after a change is synced again."""
+    src = tmp_path / "rsrc"
+    make_tree(str(src))
+    for doc in glob.glob("/usr/share/doc/libuv1*"):
+        shutil.copytree(doc, src / "doc" / os.path.basename(doc),
+                        symlinks=False)
+    dst = m0.p("rtree") + "/"
+    subprocess.run(["rsync", "-a", str(src) + "/", dst], check=True)
+    d = subprocess.run(["diff", "-r", str(src), m1.p("rtree")],
+                       capture_output=True, text=True)
+    assert d.returncode == 0, d.stdout + d.stderr
+    write(str(src / "a" / "b" / "bin1"), b"changed by the second sync")
+    os.unlink(src / "x.y" / os.listdir(src / "x.y")[0])
+    subprocess.run(["rsync", "-a", "--delete", str(src) + "/", dst],
+                   check=True)
+    d = subprocess.run(["diff", "-r", str(src), m1.p("rtree")],
+                       capture_output=True, text=True)
+    assert d.returncode == 0, d.stdout + d.stderr
+    subprocess.run(["rm", "-r", m0.p("rtree")], check=True)
+
+
+# ---- cache coherence: long kernel caches, invalidated by keyspace events ----
+
+EVENTS_LIVE = "following keyspace events"
+
+
+@pytest.fixture(scope="module")
+def live(cluster, tmp_path_factory):
+    """Mounts of nodes 0 and 1 with cashe-fuse's default cache timeouts
+    (60 s): anything they show sooner came from an invalidation."""
+    base = tmp_path_factory.mktemp("live")
+    ms = []
+    try:
+        for i in (0, 1):
+            m = Mount(cluster.nodes[i].sock, str(base / f"l{i}"),
+                      str(base / f"l{i}.log"), short_cache=False).start()
+            ms.append(m)
+            wait_for(lambda: EVENTS_LIVE in m.read_log(), timeout=10,
+                     what="the mount to follow keyspace events")
+        yield ms
+    finally:
+        for m in ms:
+            m.stop()
+
+
+def delay_until(cond, timeout=10.0):
+    """Seconds until cond() holds (OSError counts as not yet)."""
+    start = time.monotonic()
+    while True:
+        try:
+            if cond():
+                return time.monotonic() - start
+        except OSError:
+            pass
+        if time.monotonic() - start > timeout:
+            raise TimeoutError("condition not reached")
+        time.sleep(0.002)
+
+
+def shows(path, data):
+    """The kernel's attributes (size) and the file agree on data."""
+    return os.stat(path).st_size == len(data) and read(path) == data
+
+
+def gone(path):
+    return not os.path.lexists(path)
+
+
+def report(what, seconds):
+    print(f"invalidation delay, {what}: {seconds * 1000:.1f} ms")
+    assert seconds < 1.0, f"{what}: {seconds:.3f} s"
+
+
+def test_invalidation_write_through_other_mount(live):
+    a, b = live
+    write(a.p("coh-w"), b"old")
+    assert shows(b.p("coh-w"), b"old")  # now in b's kernel caches
+    for i in range(5):
+        new = b"new value %d " % i * (i + 2)
+        write(a.p("coh-w"), new)
+        report(f"write via mount A #{i}",
+               delay_until(lambda: shows(b.p("coh-w"), new)))
+
+
+def test_invalidation_set_on_third_node(live, cluster):
+    a, b = live
+    r2 = cluster.nodes[2].unix_client()
+    r2.set("coh/set", "short")
+    assert shows(b.p("coh", "set"), b"short")
+    assert shows(a.p("coh", "set"), b"short")
+    r2.set("coh/set", "a longer value")
+    report("SET on a third node",
+           delay_until(lambda: shows(b.p("coh", "set"), b"a longer value")))
+    assert shows(a.p("coh", "set"), b"a longer value")
+    r2.append("coh/set", "+")
+    report("APPEND on a third node", delay_until(
+        lambda: shows(b.p("coh", "set"), b"a longer value+")))
+
+
+def test_invalidation_del_rename_expire(live, cluster):
+    a, b = live
+    r2 = cluster.nodes[2].unix_client()
+    r2.mset({"coh-del": "x", "coh-src": "moved", "coh-dst": "replaced!",
+             "coh-exp": "brief"})
+    for name, value in (("coh-del", b"x"), ("coh-src", b"moved"),
+                        ("coh-dst", b"replaced!"), ("coh-exp", b"brief")):
+        assert shows(b.p(name), value)
+
+    r2.delete("coh-del")
+    report("DEL", delay_until(lambda: gone(b.p("coh-del"))))
+    # The entry went too: the name can be created again at once.
+    write(b.p("coh-del"), b"again")
+    assert r2.get("coh-del") == b"again"
+
+    r2.rename("coh-src", "coh-dst")
+    report("RENAME", delay_until(lambda: gone(b.p("coh-src"))
+                                 and shows(b.p("coh-dst"), b"moved")))
+
+    r2.pexpire("coh-exp", 300)
+    deadline = time.monotonic() + 0.3
+    assert shows(b.p("coh-exp"), b"brief")
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+    report("EXPIRE (from the deadline)",
+           delay_until(lambda: gone(b.p("coh-exp"))))
+
+
+def test_invalidation_of_directories(live, cluster):
+    a, b = live
+    r2 = cluster.nodes[2].unix_client()
+    # A file that becomes a directory.
+    r2.set("coh-flip", "file first")
+    assert os.path.isfile(b.p("coh-flip"))
+    r2.set("coh-flip/child", "c")
+    report("file to directory", delay_until(
+        lambda: os.path.isdir(b.p("coh-flip"))
+        and read(b.p("coh-flip", "%")) == b"file first"))
+    # A directory whose last key goes: gone, and can be made again.
+    r2.set("coh-dir/sub/leaf", "l")
+    assert shows(b.p("coh-dir", "sub", "leaf"), b"l")
+    r2.delete("coh-dir/sub/leaf")
+    report("last key of a directory", delay_until(
+        lambda: gone(b.p("coh-dir"))))
+    os.makedirs(b.p("coh-dir", "sub"))
+    write(b.p("coh-dir", "sub", "leaf2"), b"2")
+    assert r2.get("coh-dir/sub/leaf2") == b"2"
+    # A directory moved through the other mount (CASHE.RENAMEDIR).
+    r2.mset({"coh-rd/a": "1", "coh-rd/b/c": "2"})
+    assert shows(b.p("coh-rd", "b", "c"), b"2")
+    os.rename(a.p("coh-rd"), a.p("coh-rd2"))
+    report("directory rename", delay_until(
+        lambda: gone(b.p("coh-rd")) and shows(b.p("coh-rd2", "b", "c"),
+                                              b"2")))
+    # A listing made before a change shows the change.
+    assert "coh-rd2" in os.listdir(b.path)
+    r2.set("coh-rd2/new", "n")
+    report("new name in a listing", delay_until(
+        lambda: "new" in os.listdir(b.p("coh-rd2"))))
+
+
+def test_invalidation_falls_back_while_events_are_lost(tmp_path):
+    """The daemon under mount B restarts: events are lost meanwhile, and B
+    must not serve its 60 s caches; it shows the change within seconds."""
+    c = Cluster(tmp_path, 3).start()
+    node = c.nodes[1]
+    m = Mount(node.sock, str(tmp_path / "fb"), str(tmp_path / "fb.log"),
+              opts=["timeout=5"], short_cache=False)
+    writer = c.nodes[0].client()
+    try:
+        m.start()
+        wait_for(lambda: EVENTS_LIVE in m.read_log(), timeout=10,
+                 what="the mount to follow keyspace events")
+        writer.set("fb-key", "before")
+        wait_for(lambda: shows(m.p("fb-key"), b"before"), timeout=5,
+                 what="the key through the mount")
+        # The key changes while the daemon is down.
+        assert node.stop() == 0
+        writer.set("fb-key", "changed while the daemon was down")
+        node.start()
+        d = delay_until(lambda: shows(
+            m.p("fb-key"), b"changed while the daemon was down"), timeout=15)
+        print(f"fallback, change while down: shown {d:.2f} s after restart")
+        assert d < 5
+        assert "keyspace events lost" in m.read_log()
+        wait_for(lambda: m.read_log().count(EVENTS_LIVE) >= 2, timeout=10,
+                 what="events to flow again")
+        # The key changes just after a restart, before or after the
+        # subscription is back.
+        assert node.stop() == 0
+        node.start()
+        start = time.monotonic()
+        writer.set("fb-key", "changed after the restart")
+        d = delay_until(lambda: shows(m.p("fb-key"),
+                                      b"changed after the restart"),
+                        timeout=15)
+        print(f"fallback, change after restart: shown after {d:.2f} s")
+        assert time.monotonic() - start < 5
+    finally:
+        m.stop()
+        c.stop()

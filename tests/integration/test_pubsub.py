@@ -120,3 +120,19 @@ def test_subscriber_that_never_reads_is_dropped(tmp_path):
         slow.disconnect()
     finally:
         node.stop()
+
+
+def test_flushall_disconnects_subscribers(node1):
+    """FLUSHALL names no keys: subscribers are dropped so a cache built on
+    events (cashe-fuse) starts over instead of keeping deleted keys."""
+    r = node1.client()
+    r.set("a", "1")
+    conn = redis.Connection(host="127.0.0.1", port=node1.port,
+                            socket_timeout=5)
+    conn.connect()
+    conn.send_command("PSUBSCRIBE", "*")
+    assert conn.read_response()[0] == b"psubscribe"
+    r.flushall()
+    with pytest.raises(redis.ConnectionError):
+        conn.read_response()
+    assert r.dbsize() == 0
