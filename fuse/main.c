@@ -289,21 +289,23 @@ int main(int argc, char *argv[])
         usage(argv[0]);
         fuse_cmdline_help();
         fuse_lib_help(&args);
-        return 0;
+        rv = 0;
+        goto out;
     }
     if (o.version) {
         printf("cashe-fuse %s (libfuse %s)\n", CASHE_VERSION,
                fuse_pkgversion());
-        return 0;
+        rv = 0;
+        goto out;
     }
     if (o.source == NULL) {
         usage(argv[0]);
-        return 1;
+        goto out;
     }
     add_names(&args, o.source);
     add_cache_defaults(&args, &o);
     if (fuse_parse_cmdline(&args, &co) != 0)
-        return 1;
+        goto out;
     if (co.mountpoint == NULL) {
         fprintf(stderr, "cashe-fuse: no mount point given\n");
         goto out;
@@ -318,6 +320,8 @@ int main(int argc, char *argv[])
     rv = run(fuse, &co);
     fuse_destroy(fuse);
 out:
+    /* Before a sanitizer's exit at the end can skip it. */
+    fflush(stdout);
     free(co.mountpoint);
     free(o.source);
     free(o.password);
