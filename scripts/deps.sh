@@ -8,7 +8,7 @@ libraft-dev libuv1-dev libinih-dev libhiredis-dev zlib1g-dev
 libsystemd-dev libcmocka-dev libfuse3-dev fuse3
 redis-tools python3 python3-pytest python3-redis procps
 debootstrap systemd-container systemd scdoc mandoc rsync
-debhelper lintian bash-completion"
+debhelper lintian bash-completion clang libclang-rt-14-dev"
 
 missing=""
 for p in $PACKAGES; do

@@ -498,6 +498,7 @@ static int raft_setup(struct cluster *c)
         return -1;
     }
     fsm_init(&c->fsm);
+    fsm_use_io(&c->fsm, &c->io);
     c->fsm.before_apply = before_apply;
     c->fsm.before_apply_arg = c;
     rv = raft_init(&c->raft, &c->io, &c->fsm.raft_fsm, c->id,

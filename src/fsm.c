@@ -1,6 +1,9 @@
 /* raft_fsm glue: decode an entry, run it, keep the reply for the proposer. */
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -144,25 +147,116 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf,
     return 0;
 }
 
-/* Version 2 of raft_fsm: the buffers stay ours and are released in
- * finalize. The encoding runs on the loop thread. */
+/* Snapshots. With version 3 of raft_fsm the keyspace is encoded by a forked
+ * child, which sees the store as it was at the fork through the kernel's
+ * copy-on-write, while the loop goes on applying entries: the loop pays for
+ * the fork, not for the encoding. snapshot_async, on a thread of the pool,
+ * reads the encoding from the child's pipe. canonical/raft 0.15's libuv
+ * backend cannot run snapshot_async (its raft_io is version 1): there, and
+ * when fork fails, the loop encodes. The buffers stay ours until finalize. */
+
+static void snapshot_child(struct fsm *f, int fd)
+{
+    struct buf b = {0};
+    size_t off = 0;
+
+    snapshot_encode(&b, f->store, &f->members, f->rev);
+    while (off < b.len) {
+        ssize_t n = write(fd, b.data + off, b.len - off);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            _exit(1);
+        off += (size_t)n;
+    }
+    _exit(0);
+}
+
+static int snapshot_fork(struct fsm *f)
+{
+    int fds[2];
+    pid_t pid;
+
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        return -errno;
+    pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -errno;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        snapshot_child(f, fds[1]);
+    }
+    close(fds[1]);
+    f->snapshot_pid = pid;
+    f->snapshot_fd = fds[0];
+    return 0;
+}
+
 static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[],
                         unsigned *n_bufs)
 {
     struct fsm *f = rf->data;
-    uint64_t start = clock_mono_us();
 
     buf_reset(&f->snapshot);
-    snapshot_encode(&f->snapshot, f->store, &f->members, f->rev);
-    f->snapshot_bufs = xmalloc(sizeof(*f->snapshot_bufs));
-    f->snapshot_bufs[0].base = f->snapshot.data;
-    f->snapshot_bufs[0].len = f->snapshot.len;
+    f->snapshot_start_us = clock_mono_us();
+    f->snapshot_keys = store_count(f->store);
+    f->snapshot_bufs = xcalloc(1, sizeof(*f->snapshot_bufs));
+    if (f->raft_fsm.version < 3 || snapshot_fork(f) != 0) {
+        snapshot_encode(&f->snapshot, f->store, &f->members, f->rev);
+        f->snapshot_bufs[0].base = f->snapshot.data;
+        f->snapshot_bufs[0].len = f->snapshot.len;
+    }
     *bufs = f->snapshot_bufs;
     *n_bufs = 1;
-    log_info("snapshot of %zu keys, %zu bytes, encoded in %llu ms",
-             store_count(f->store), f->snapshot.len,
-             (unsigned long long)(clock_mono_us() - start) / 1000);
     return 0;
+}
+
+/* Reap the child; its encoding counts only if it exited 0. */
+static int snapshot_reap(struct fsm *f)
+{
+    int status;
+    pid_t pid = f->snapshot_pid;
+
+    f->snapshot_pid = 0;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR)
+            return -1;
+    }
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+static int fsm_snapshot_async(struct raft_fsm *rf, struct raft_buffer *bufs[],
+                              unsigned *n_bufs)
+{
+    struct fsm *f = rf->data;
+    ssize_t n;
+    int rv = 0;
+
+    if (f->snapshot_fd < 0)
+        return 0;
+    for (;;) {
+        buf_reserve(&f->snapshot, 1024 * 1024);
+        n = read(f->snapshot_fd, f->snapshot.data + f->snapshot.len,
+                 f->snapshot.cap - f->snapshot.len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        f->snapshot.len += (size_t)n;
+    }
+    if (n < 0)
+        rv = RAFT_IOERR;
+    close(f->snapshot_fd);
+    f->snapshot_fd = -1;
+    if (snapshot_reap(f) != 0)
+        rv = RAFT_IOERR;
+    (*bufs)[0].base = f->snapshot.data;
+    (*bufs)[0].len = f->snapshot.len;
+    return rv;
 }
 
 static int fsm_snapshot_finalize(struct raft_fsm *rf,
@@ -170,6 +264,17 @@ static int fsm_snapshot_finalize(struct raft_fsm *rf,
 {
     struct fsm *f = rf->data;
 
+    if (f->snapshot_fd >= 0) {
+        close(f->snapshot_fd);
+        f->snapshot_fd = -1;
+    }
+    if (f->snapshot_pid > 0)
+        snapshot_reap(f);
+    if (f->snapshot.len > 0)
+        log_info("snapshot of %zu keys, %zu bytes, taken in %llu ms",
+                 f->snapshot_keys, f->snapshot.len,
+                 (unsigned long long)(clock_mono_us() - f->snapshot_start_us) /
+                     1000);
     free(f->snapshot_bufs);
     f->snapshot_bufs = NULL;
     buf_free(&f->snapshot);
@@ -219,16 +324,30 @@ void fsm_init(struct fsm *f)
     memset(f, 0, sizeof(*f));
     f->store = store_new();
     members_init(&f->members);
-    f->raft_fsm.version = 2;
+    f->raft_fsm.version = 3;
+    f->snapshot_fd = -1;
     f->raft_fsm.data = f;
     f->raft_fsm.apply = fsm_apply;
     f->raft_fsm.snapshot = fsm_snapshot;
     f->raft_fsm.restore = fsm_restore;
     f->raft_fsm.snapshot_finalize = fsm_snapshot_finalize;
+    f->raft_fsm.snapshot_async = fsm_snapshot_async;
+}
+
+void fsm_use_io(struct fsm *f, const struct raft_io *io)
+{
+    if (io->version >= 2 && io->async_work != NULL)
+        return;
+    f->raft_fsm.version = 2;
+    f->raft_fsm.snapshot_async = NULL;
 }
 
 void fsm_close(struct fsm *f)
 {
+    if (f->snapshot_fd >= 0)
+        close(f->snapshot_fd);
+    if (f->snapshot_pid > 0)
+        snapshot_reap(f);
     store_free(f->store);
     members_free(&f->members);
     buf_free(&f->reply);

@@ -11,6 +11,7 @@
 
 #include <raft.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "exec.h"
 #include "members.h"
@@ -28,6 +29,10 @@ struct fsm {
     struct buf *out;     /* where the entry being applied replies */
     struct buf snapshot; /* encoding in progress, freed by finalize */
     struct raft_buffer *snapshot_bufs;
+    int snapshot_fd;    /* pipe from the encoding child, or -1 */
+    pid_t snapshot_pid; /* that child, or 0 */
+    uint64_t snapshot_start_us;
+    size_t snapshot_keys;
 
     /* Called after a member entry applies (may be NULL). */
     void (*members_changed)(void *arg);
@@ -41,6 +46,10 @@ struct fsm {
 };
 
 void fsm_init(struct fsm *f);
+
+/* Take snapshots in a forked child only if @io can run snapshot_async (a
+ * raft_io of version 2 or later with async_work); else encode in the loop. */
+void fsm_use_io(struct fsm *f, const struct raft_io *io);
 void fsm_close(struct fsm *f);
 
 /* What raft_apply()'s callback receives as its result: the buffer the reply

@@ -93,6 +93,7 @@ static int recovery_open(struct recovery *rc, const struct config *cfg,
         raft_uv_tcp_close(&rc->transport);
         return -1;
     }
+    fsm_use_io(&rc->fsm, &rc->io);
     rv = raft_init(&rc->raft, &rc->io, &rc->fsm.raft_fsm, id,
                    cfg->advertise_raft);
     if (rv != 0) {

@@ -154,6 +154,9 @@ static struct raft_buffer take_snapshot(struct fsm *f)
     unsigned n;
 
     assert_int_equal(f->raft_fsm.snapshot(&f->raft_fsm, &bufs, &n), 0);
+    /* Version 3: the encoding arrives in snapshot_async, from a child. */
+    assert_int_equal(f->raft_fsm.version, 3);
+    assert_int_equal(f->raft_fsm.snapshot_async(&f->raft_fsm, &bufs, &n), 0);
     assert_int_equal(n, 1);
     copy.len = bufs[0].len;
     copy.base = raft_malloc(copy.len);
@@ -222,6 +225,36 @@ static void test_corrupt_snapshot_keeps_state(void **state)
     fsm_close(&b);
 }
 
+/* The snapshot is the state when it was asked for, whatever applies while
+ * the child encodes it. */
+static void test_snapshot_is_point_in_time(void **state)
+{
+    struct fsm a, b;
+    struct buf r = {0};
+    struct raft_buffer *bufs, copy;
+    unsigned n;
+
+    (void)state;
+    fsm_init(&a);
+    fsm_init(&b);
+    APPLY(&a, T0, &r, "SET", "before", "1");
+    assert_int_equal(a.raft_fsm.snapshot(&a.raft_fsm, &bufs, &n), 0);
+    APPLY(&a, T0 + 1, &r, "SET", "after", "2");
+    APPLY(&a, T0 + 2, &r, "DEL", "before");
+    assert_int_equal(a.raft_fsm.snapshot_async(&a.raft_fsm, &bufs, &n), 0);
+    copy.len = bufs[0].len;
+    copy.base = raft_malloc(copy.len);
+    memcpy(copy.base, bufs[0].base, copy.len);
+    assert_int_equal(a.raft_fsm.snapshot_finalize(&a.raft_fsm, &bufs, &n), 0);
+    assert_int_equal(b.raft_fsm.restore(&b.raft_fsm, &copy), 0);
+    assert_non_null(store_get(b.store, "before", 6));
+    assert_null(store_get(b.store, "after", 5));
+    assert_int_equal(b.rev, 1);
+    buf_free(&r);
+    fsm_close(&a);
+    fsm_close(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -232,6 +265,7 @@ int main(void)
         cmocka_unit_test(test_undecodable_entry),
         cmocka_unit_test(test_snapshot_restore),
         cmocka_unit_test(test_corrupt_snapshot_keeps_state),
+        cmocka_unit_test(test_snapshot_is_point_in_time),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
