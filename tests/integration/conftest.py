@@ -6,6 +6,7 @@ talk to them with redis-py, the way any user would.
 """
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -18,15 +19,23 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 CASHED = os.environ.get("CASHED", os.path.join(ROOT, "build", "cashed"))
 
 
+_ports = random.Random(os.getpid())
+
+
 def free_port():
-    """A TCP port nothing listens on right now (both it and +1000 free)."""
-    for _ in range(200):
+    """A TCP port nothing uses right now, below the kernel's ephemeral range
+    (32768 and up): a port picked there could be taken as the source port of
+    an outgoing connection before the daemon binds it."""
+    for _ in range(1000):
+        port = _ports.randrange(12000, 32000)
         s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        if port < 64000:
-            return port
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        return port
     raise RuntimeError("no free port")
 
 
