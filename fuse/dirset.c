@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dirset.h"
+#include "store.h"
 #include "names.h"
 
 struct member {
@@ -21,17 +22,6 @@ struct dirset {
     size_t cap;
 };
 
-/* The store's order: bytes, then shorter first. */
-static int key_cmp(const char *a, size_t alen, const char *b, size_t blen)
-{
-    size_t n = alen < blen ? alen : blen;
-    int c = n > 0 ? memcmp(a, b, n) : 0;
-
-    if (c != 0)
-        return c;
-    return alen < blen ? -1 : alen > blen;
-}
-
 /* The first member >= @key. */
 static size_t lower_bound(const struct dirset *d, const char *key, size_t len)
 {
@@ -40,7 +30,7 @@ static size_t lower_bound(const struct dirset *d, const char *key, size_t len)
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
 
-        if (key_cmp(d->v[mid].key, d->v[mid].len, key, len) < 0)
+        if (store_key_cmp(d->v[mid].key, d->v[mid].len, key, len) < 0)
             lo = mid + 1;
         else
             hi = mid;
@@ -93,7 +83,7 @@ static void insert_locked(struct dirset *d, const char *key, size_t len)
 {
     size_t at = lower_bound(d, key, len);
 
-    if (at < d->n && key_cmp(d->v[at].key, d->v[at].len, key, len) == 0)
+    if (at < d->n && store_key_cmp(d->v[at].key, d->v[at].len, key, len) == 0)
         return;
     if (d->n == d->cap) {
         d->cap = d->cap ? 2 * d->cap : 16;
@@ -127,7 +117,8 @@ bool dirset_remove(struct dirset *d, const char *key, size_t len)
 
     pthread_mutex_lock(&d->lock);
     at = lower_bound(d, key, len);
-    found = at < d->n && key_cmp(d->v[at].key, d->v[at].len, key, len) == 0;
+    found =
+        at < d->n && store_key_cmp(d->v[at].key, d->v[at].len, key, len) == 0;
     if (found)
         erase_locked(d, at);
     pthread_mutex_unlock(&d->lock);
@@ -168,7 +159,8 @@ bool dirset_exists(struct dirset *d, const char *key, size_t len)
         return true;
     pthread_mutex_lock(&d->lock);
     at = lower_bound(d, key, len);
-    found = (at < d->n && key_cmp(d->v[at].key, d->v[at].len, key, len) == 0) ||
+    found = (at < d->n &&
+             store_key_cmp(d->v[at].key, d->v[at].len, key, len) == 0) ||
             has_below_locked(d, key, len);
     pthread_mutex_unlock(&d->lock);
     return found;
@@ -178,7 +170,7 @@ static int name_cmp(const void *a, const void *b)
 {
     const struct buf *x = a, *y = b;
 
-    return key_cmp(x->data, x->len, y->data, y->len);
+    return store_key_cmp(x->data, x->len, y->data, y->len);
 }
 
 /* Sort and drop repeats. */
@@ -239,9 +231,9 @@ void dirset_rename(struct dirset *d, const char *from, size_t from_len,
     pthread_mutex_lock(&d->lock);
     for (size_t i = 0; i < d->n;) {
         struct member *m = &d->v[i];
-        bool at_to =
-            key_cmp(m->key, m->len, to, to_len) == 0 || is_below(m, to, to_len);
-        bool at_from = key_cmp(m->key, m->len, from, from_len) == 0 ||
+        bool at_to = store_key_cmp(m->key, m->len, to, to_len) == 0 ||
+                     is_below(m, to, to_len);
+        bool at_from = store_key_cmp(m->key, m->len, from, from_len) == 0 ||
                        is_below(m, from, from_len);
 
         if (at_from) {

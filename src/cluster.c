@@ -374,7 +374,7 @@ static void tick_cb(uv_timer_t *t)
     join_tick(c);
 }
 
-static bool dir_has_state(const char *dir)
+bool cluster_dir_has_state(const char *dir)
 {
     DIR *d = opendir(dir);
     struct dirent *e;
@@ -536,7 +536,7 @@ int cluster_start(struct cluster *c, uv_loop_t *loop, struct config *cfg)
     }
     if (check_owner(f->data_dir, f->id) != 0)
         return -1;
-    fresh = !dir_has_state(f->data_dir);
+    fresh = !cluster_dir_has_state(f->data_dir);
     if (!fresh && cluster_probe_log(f, c->id) != 0)
         return -1;
     if (raft_setup(c) != 0)

@@ -102,6 +102,9 @@ int cluster_start(struct cluster *c, uv_loop_t *loop, struct config *cfg);
  * end. */
 void cluster_stop(struct cluster *c, unsigned grace_ms);
 
+/* True when @dir holds a node's Raft state (its metadata files). */
+bool cluster_dir_has_state(const char *dir);
+
 /* Release what is left once the loop has stopped. */
 void cluster_destroy(struct cluster *c);
 

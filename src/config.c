@@ -97,21 +97,6 @@ static const struct option_def options[] = {
 static const char *const log_levels[] = {"debug", "info", "notice", "warning",
                                          "error"};
 
-static int set_err(char *err, size_t err_len, int rv, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int set_err(char *err, size_t err_len, int rv, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err_len > 0) {
-        va_start(ap, fmt);
-        vsnprintf(err, err_len, fmt, ap);
-        va_end(ap);
-    }
-    return rv;
-}
-
 /* Look up @len bytes of @name; '-' and '_' match each other so file keys
  * can follow either habit. */
 static const struct option_def *option_find(const char *name, size_t len)
@@ -174,16 +159,16 @@ static int option_number(const struct option_def *o, const char *value,
     else
         rv = parse_u64(value, v);
     if (rv == -EINVAL && o->type == OPT_SIZE)
-        return set_err(err, err_len, rv,
-                       "'%s' is not a size (a number with an optional k, m "
-                       "or g suffix)",
-                       value);
+        return errorf(err, err_len, rv,
+                      "'%s' is not a size (a number with an optional k, m "
+                      "or g suffix)",
+                      value);
     if (rv == -EINVAL)
-        return set_err(err, err_len, rv, "'%s' is not a number", value);
+        return errorf(err, err_len, rv, "'%s' is not a number", value);
     if (rv != 0 || *v < o->min || *v > o->max)
-        return set_err(err, err_len, -EINVAL,
-                       "'%s' is out of range (%llu to %llu)", value,
-                       (unsigned long long)o->min, (unsigned long long)o->max);
+        return errorf(err, err_len, -EINVAL,
+                      "'%s' is out of range (%llu to %llu)", value,
+                      (unsigned long long)o->min, (unsigned long long)o->max);
     return 0;
 }
 
@@ -195,23 +180,23 @@ static int option_check_text(const struct option_def *o, const char *value,
     switch (o->type) {
     case OPT_ADDR:
         if (config_parse_addr(value, &a) != 0)
-            return set_err(err, err_len, -EINVAL,
-                           "'%s' is not an address like host:port, :port or "
-                           "[v6]:port",
-                           value);
+            return errorf(err, err_len, -EINVAL,
+                          "'%s' is not an address like host:port, :port or "
+                          "[v6]:port",
+                          value);
         return 0;
     case OPT_NAME:
         if (!member_name_valid(value, strlen(value)))
-            return set_err(err, err_len, -EINVAL,
-                           "'%s' is not a name (1 to %d of A-Z a-z 0-9 . _ -)",
-                           value, MEMBER_NAME_MAX);
+            return errorf(err, err_len, -EINVAL,
+                          "'%s' is not a name (1 to %d of A-Z a-z 0-9 . _ -)",
+                          value, MEMBER_NAME_MAX);
         return 0;
     case OPT_LEVEL:
         if (!log_level_valid(value))
-            return set_err(err, err_len, -EINVAL,
-                           "'%s' is not one of debug, info, notice, warning, "
-                           "error",
-                           value);
+            return errorf(err, err_len, -EINVAL,
+                          "'%s' is not one of debug, info, notice, warning, "
+                          "error",
+                          value);
         return 0;
     default:
         return 0;
@@ -286,10 +271,10 @@ int config_set(struct config *c, const char *name, const char *value, char *err,
     char why[384];
 
     if (o == NULL)
-        return set_err(err, err_len, -ENOENT, "unknown option '%s'", name);
+        return errorf(err, err_len, -ENOENT, "unknown option '%s'", name);
     if (option_apply(c, o, value, why, sizeof(why)) != 0)
-        return set_err(err, err_len, -EINVAL, "bad value for '%s': %s", o->name,
-                       why);
+        return errorf(err, err_len, -EINVAL, "bad value for '%s': %s", o->name,
+                      why);
     return 0;
 }
 
@@ -317,7 +302,7 @@ static int file_fail(struct file_ctx *x, const char *fmt, ...)
     vsnprintf(why, sizeof(why), fmt, ap);
     va_end(ap);
     x->err_line = x->line;
-    set_err(x->err, x->err_len, -EINVAL, "%s:%d: %s", x->path, x->line, why);
+    errorf(x->err, x->err_len, -EINVAL, "%s:%d: %s", x->path, x->line, why);
     return 0;
 }
 
@@ -387,23 +372,23 @@ int config_load_file(struct config *c, const char *path, char *err,
     x.f = fopen(path, "r");
     if (x.f == NULL) {
         rv = -errno;
-        return set_err(err, err_len, rv, "%s: %s", path, strerror(-rv));
+        return errorf(err, err_len, rv, "%s: %s", path, strerror(-rv));
     }
     free(c->config_file);
     c->config_file = xstrdup(path);
 
     rv = ini_parse_stream(file_read_line, &x, file_handler, &x);
     if (ferror(x.f) && x.err_line == 0)
-        rv = set_err(err, err_len, -EIO, "%s: read error", path);
+        rv = errorf(err, err_len, -EIO, "%s: read error", path);
     else if (rv > 0 && (x.err_line == 0 || rv < x.err_line))
-        rv = set_err(err, err_len, -EINVAL,
-                     "%s:%d: syntax error (expected [section] or "
-                     "name = value)",
-                     path, rv);
+        rv = errorf(err, err_len, -EINVAL,
+                    "%s:%d: syntax error (expected [section] or "
+                    "name = value)",
+                    path, rv);
     else if (x.err_line != 0)
         rv = -EINVAL;
     else if (rv != 0)
-        rv = set_err(err, err_len, -ENOMEM, "%s: out of memory", path);
+        rv = errorf(err, err_len, -ENOMEM, "%s: out of memory", path);
     fclose(x.f);
     return rv;
 }
@@ -458,27 +443,26 @@ static int args_one(struct config *c, int argc, char **argv, int *i,
     if (args_boolean(c, arg))
         return 0;
     if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0')
-        return set_err(err, err_len, -EINVAL,
-                       arg[0] == '-' ? "unknown option %s"
-                                     : "unexpected argument '%s'",
-                       arg);
+        return errorf(err, err_len, -EINVAL,
+                      arg[0] == '-' ? "unknown option %s"
+                                    : "unexpected argument '%s'",
+                      arg);
     split_flag(arg + 2, &len, &value);
     if (len == 4 && strncmp(arg + 2, "help", 4) == 0)
-        return set_err(err, err_len, -EINVAL, "option --help takes no value");
+        return errorf(err, err_len, -EINVAL, "option --help takes no value");
     if (len == 7 && strncmp(arg + 2, "version", 7) == 0)
-        return set_err(err, err_len, -EINVAL,
-                       "option --version takes no value");
+        return errorf(err, err_len, -EINVAL, "option --version takes no value");
     if (len != 6 || strncmp(arg + 2, "config", 6) != 0) {
         out->opt = option_find(arg + 2, len);
         if (out->opt == NULL)
-            return set_err(err, err_len, -EINVAL, "unknown option --%.*s",
-                           (int)len, arg + 2);
+            return errorf(err, err_len, -EINVAL, "unknown option --%.*s",
+                          (int)len, arg + 2);
     }
     if (value == NULL && *i + 1 < argc && !looks_like_flag(argv[*i + 1]))
         value = argv[++*i];
     if (value == NULL)
-        return set_err(err, err_len, -EINVAL, "option --%.*s needs a value",
-                       (int)len, arg + 2);
+        return errorf(err, err_len, -EINVAL, "option --%.*s needs a value",
+                      (int)len, arg + 2);
     if (out->opt == NULL)
         *file = value;
     out->value = value;
@@ -492,8 +476,8 @@ static int args_apply(struct config *c, const struct flag *flags, int n,
 
     for (int i = 0; i < n; i++) {
         if (option_apply(c, flags[i].opt, flags[i].value, why, sizeof(why)))
-            return set_err(err, err_len, -EINVAL, "bad value for --%s: %s",
-                           flags[i].opt->name, why);
+            return errorf(err, err_len, -EINVAL, "bad value for --%s: %s",
+                          flags[i].opt->name, why);
     }
     return 0;
 }
@@ -614,8 +598,8 @@ static int bind_addr(const char *name, const char *value, struct config_addr *a,
                      char *err, size_t err_len)
 {
     if (value == NULL || config_parse_addr(value, a) != 0)
-        return set_err(err, err_len, -EINVAL, "bad %s '%s'", name,
-                       value != NULL ? value : "");
+        return errorf(err, err_len, -EINVAL, "bad %s '%s'", name,
+                      value != NULL ? value : "");
     /* An empty host keeps a quick start local (and password-free). */
     if (a->host[0] == '\0')
         snprintf(a->host, sizeof(a->host), "127.0.0.1");
@@ -632,9 +616,8 @@ static int advertise(const char *name, const char *given,
     if (given != NULL) {
         if (config_parse_addr(given, &a) != 0 || a.host[0] == '\0' ||
             host_is_wildcard(a.host))
-            return set_err(err, err_len, -EINVAL,
-                           "%s '%s' needs a host others can reach", name,
-                           given);
+            return errorf(err, err_len, -EINVAL,
+                          "%s '%s' needs a host others can reach", name, given);
         format_addr(out, len, a.host, a.port);
     } else if (!host_is_wildcard(bound->host)) {
         format_addr(out, len, bound->host, bound->port);
@@ -657,15 +640,15 @@ static int finish_addresses(struct config *c, char *err, size_t err_len)
     if (c->listen.port == c->raft.port &&
         (strcmp(c->listen.host, c->raft.host) == 0 ||
          host_is_wildcard(c->listen.host) || host_is_wildcard(c->raft.host)))
-        return set_err(err, err_len, -EINVAL,
-                       "listenaddr and raftaddr both use port %u",
-                       c->listen.port);
+        return errorf(err, err_len, -EINVAL,
+                      "listenaddr and raftaddr both use port %u",
+                      c->listen.port);
     if (c->leaderaddr != NULL) {
         struct config_addr a;
 
         if (config_parse_addr(c->leaderaddr, &a) != 0)
-            return set_err(err, err_len, -EINVAL, "bad leaderaddr '%s'",
-                           c->leaderaddr);
+            return errorf(err, err_len, -EINVAL, "bad leaderaddr '%s'",
+                          c->leaderaddr);
     }
     rv = advertise("advertise-addr", c->advertise_addr, &c->listen,
                    c->advertise_client, sizeof(c->advertise_client), err,
@@ -705,16 +688,16 @@ static int finish_numbers(const struct config *c, char *err, size_t err_len)
         else
             continue;
         if (v < o->min || v > o->max)
-            return set_err(err, err_len, -EINVAL,
-                           "%s %llu is out of range (%llu to %llu)", o->name,
-                           (unsigned long long)v, (unsigned long long)o->min,
-                           (unsigned long long)o->max);
+            return errorf(err, err_len, -EINVAL,
+                          "%s %llu is out of range (%llu to %llu)", o->name,
+                          (unsigned long long)v, (unsigned long long)o->min,
+                          (unsigned long long)o->max);
     }
     if (c->election_timeout_ms <= c->heartbeat_timeout_ms)
-        return set_err(err, err_len, -EINVAL,
-                       "election-timeout (%u ms) must be greater than "
-                       "heartbeat-timeout (%u ms)",
-                       c->election_timeout_ms, c->heartbeat_timeout_ms);
+        return errorf(err, err_len, -EINVAL,
+                      "election-timeout (%u ms) must be greater than "
+                      "heartbeat-timeout (%u ms)",
+                      c->election_timeout_ms, c->heartbeat_timeout_ms);
     return 0;
 }
 
@@ -723,22 +706,22 @@ static int finish_texts(struct config *c, char *err, size_t err_len)
     struct sockaddr_un sun;
 
     if (c->id == NULL || !member_name_valid(c->id, strlen(c->id)))
-        return set_err(err, err_len, -EINVAL,
-                       "id '%s' is not a name (1 to %d of A-Z a-z 0-9 . _ -)",
-                       c->id != NULL ? c->id : "", MEMBER_NAME_MAX);
+        return errorf(err, err_len, -EINVAL,
+                      "id '%s' is not a name (1 to %d of A-Z a-z 0-9 . _ -)",
+                      c->id != NULL ? c->id : "", MEMBER_NAME_MAX);
     if (c->log_level == NULL || !log_level_valid(c->log_level))
-        return set_err(err, err_len, -EINVAL, "bad log-level '%s'",
-                       c->log_level != NULL ? c->log_level : "");
+        return errorf(err, err_len, -EINVAL, "bad log-level '%s'",
+                      c->log_level != NULL ? c->log_level : "");
     if (c->data_dir == NULL)
         c->data_dir = str_join("./cashe-data/", c->id, "");
     if (c->data_dir[0] == '\0')
-        return set_err(err, err_len, -EINVAL, "data-dir is empty");
+        return errorf(err, err_len, -EINVAL, "data-dir is empty");
     if (c->unix_socket == NULL)
         c->unix_socket = str_join("/tmp/cashe-", c->id, ".sock");
     if (strlen(c->unix_socket) >= sizeof(sun.sun_path))
-        return set_err(err, err_len, -EINVAL,
-                       "unix-socket path is longer than %zu bytes",
-                       sizeof(sun.sun_path) - 1);
+        return errorf(err, err_len, -EINVAL,
+                      "unix-socket path is longer than %zu bytes",
+                      sizeof(sun.sun_path) - 1);
     /* An empty password would be one anybody can give: treat it as none. */
     if (c->password != NULL && c->password[0] == '\0') {
         free(c->password);
@@ -757,10 +740,10 @@ static int finish_password(struct config *c, char *err, size_t err_len)
 
     if (loopback || c->password != NULL)
         return 0;
-    return set_err(err, err_len, -EINVAL,
-                   "listenaddr %s serves beyond loopback: set a password "
-                   "(or listen on 127.0.0.1)",
-                   c->listenaddr);
+    return errorf(err, err_len, -EINVAL,
+                  "listenaddr %s serves beyond loopback: set a password "
+                  "(or listen on 127.0.0.1)",
+                  c->listenaddr);
 }
 
 int config_finish(struct config *c, char *err, size_t err_len)

@@ -24,7 +24,7 @@
 
 #define CMD_WRITE    (1u << 0) /* changes the keyspace; goes through Raft */
 #define CMD_READ     (1u << 1) /* reads the keyspace */
-#define CMD_CONN     (1u << 2) /* run by the connection itself, never forwarded */
+#define CMD_CONN     (1u << 2) /* run by the connection, never forwarded */
 #define CMD_ADMIN    (1u << 3) /* cluster administration (CASHE ...) */
 #define CMD_NOAUTH   (1u << 4) /* allowed before AUTH */
 #define CMD_NOSCRIPT (1u << 5) /* for COMMAND output only */

@@ -11,24 +11,10 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "cluster.h"
 #include "fsm.h"
 #include "members.h"
 #include "recover.h"
-
-static bool has_raft_state(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    bool found = false;
-
-    if (d == NULL)
-        return false;
-    while ((e = readdir(d)) != NULL && !found)
-        found = strcmp(e->d_name, "metadata1") == 0 ||
-                strcmp(e->d_name, "metadata2") == 0;
-    closedir(d);
-    return found;
-}
 
 /* A running node holds its Raft port: refuse to rewrite the log under it.
  * Only a port in use says so; any other bind failure is left for the
@@ -124,7 +110,7 @@ int recover_run(const struct config *cfg)
     uint64_t id = member_id_from_name(cfg->id, strlen(cfg->id));
     int rv;
 
-    if (!has_raft_state(cfg->data_dir)) {
+    if (!cluster_dir_has_state(cfg->data_dir)) {
         fprintf(stderr,
                 "cashed: %s holds no Raft state: nothing to recover. Start "
                 "the node normally to bootstrap or join a cluster.\n",

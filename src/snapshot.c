@@ -112,40 +112,25 @@ static bool read_str(struct reader *r, const char **s, size_t *len)
     return true;
 }
 
-static int fail(char *err, size_t err_len, int rv, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t err_len, int rv, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err_len > 0) {
-        va_start(ap, fmt);
-        vsnprintf(err, err_len, fmt, ap);
-        va_end(ap);
-    }
-    return rv;
-}
-
 static int snapshot_check_header(struct reader *r, uint64_t *rev, char *err,
                                  size_t err_len)
 {
     uint32_t version, flags;
 
     if (memcmp(r->p, SNAPSHOT_MAGIC, SNAPSHOT_MAGIC_SIZE) != 0)
-        return fail(err, err_len, -EPROTO, "snapshot has a bad magic number");
+        return errorf(err, err_len, -EPROTO, "snapshot has a bad magic number");
     r->p += SNAPSHOT_MAGIC_SIZE;
     r->left -= SNAPSHOT_MAGIC_SIZE;
     /* The minimum-size check already guarantees these fields. */
     if (!read_u32(r, &version) || !read_u32(r, &flags) || !read_u64(r, rev))
-        return fail(err, err_len, -EPROTO, "snapshot truncated in header");
+        return errorf(err, err_len, -EPROTO, "snapshot truncated in header");
     if (version != SNAPSHOT_VERSION)
-        return fail(err, err_len, -EPROTO,
-                    "snapshot format version %" PRIu32 " is not supported",
-                    version);
+        return errorf(err, err_len, -EPROTO,
+                      "snapshot format version %" PRIu32 " is not supported",
+                      version);
     if (flags != 0)
-        return fail(err, err_len, -EPROTO,
-                    "snapshot flags 0x%" PRIx32 " are not supported", flags);
+        return errorf(err, err_len, -EPROTO,
+                      "snapshot flags 0x%" PRIx32 " are not supported", flags);
     return 0;
 }
 
@@ -192,24 +177,24 @@ static int snapshot_decode_member(struct reader *r, struct members *m,
     if (!read_str(r, &name, &name_len) || !read_u64(r, &id) ||
         !read_str(r, &raft, &raft_len) || !read_str(r, &client, &client_len) ||
         !read_u32(r, &role))
-        return fail(err, err_len, -EPROTO,
-                    "snapshot truncated in member %" PRIu32, i);
+        return errorf(err, err_len, -EPROTO,
+                      "snapshot truncated in member %" PRIu32, i);
     if (!member_name_valid(name, name_len))
-        return fail(err, err_len, -EPROTO,
-                    "snapshot member %" PRIu32 " has an invalid name", i);
+        return errorf(err, err_len, -EPROTO,
+                      "snapshot member %" PRIu32 " has an invalid name", i);
     if (role > MEMBER_SPARE)
-        return fail(err, err_len, -EPROTO,
-                    "snapshot member %" PRIu32 " has unknown role %" PRIu32, i,
-                    role);
+        return errorf(err, err_len, -EPROTO,
+                      "snapshot member %" PRIu32 " has unknown role %" PRIu32,
+                      i, role);
     memcpy(nbuf, name, name_len);
     nbuf[name_len] = '\0';
     if (members_find_name(m, nbuf) != NULL || members_find_id(m, id) != NULL)
-        return fail(err, err_len, -EPROTO,
-                    "snapshot has a duplicate member '%s'", nbuf);
+        return errorf(err, err_len, -EPROTO,
+                      "snapshot has a duplicate member '%s'", nbuf);
     if (snapshot_add_member(m, nbuf, id, raft, raft_len, client, client_len,
                             role) != 0)
-        return fail(err, err_len, -EPROTO,
-                    "snapshot member %" PRIu32 " has an invalid address", i);
+        return errorf(err, err_len, -EPROTO,
+                      "snapshot member %" PRIu32 " has an invalid address", i);
     return 0;
 }
 
@@ -220,11 +205,11 @@ static int snapshot_decode_members(struct reader *r, struct members *m,
     int rv;
 
     if (!read_u32(r, &n))
-        return fail(err, err_len, -EPROTO,
-                    "snapshot truncated in member count");
+        return errorf(err, err_len, -EPROTO,
+                      "snapshot truncated in member count");
     if (n > r->left / SNAPSHOT_MEMBER_MIN)
-        return fail(err, err_len, -EPROTO,
-                    "snapshot member count %" PRIu32 " exceeds its size", n);
+        return errorf(err, err_len, -EPROTO,
+                      "snapshot member count %" PRIu32 " exceeds its size", n);
     for (uint32_t i = 0; i < n; i++) {
         rv = snapshot_decode_member(r, m, i, err, err_len);
         if (rv != 0)
@@ -243,13 +228,13 @@ static int snapshot_decode_entry(struct reader *r, struct store *s, uint64_t i,
         !read_str(r, &e.value, &e.value_len) || !read_u64(r, &expire) ||
         !read_u64(r, &mtime) || !read_u64(r, &e.create_rev) ||
         !read_u64(r, &e.mod_rev) || !read_u64(r, &e.version))
-        return fail(err, err_len, -EPROTO,
-                    "snapshot truncated in entry %" PRIu64, i);
+        return errorf(err, err_len, -EPROTO,
+                      "snapshot truncated in entry %" PRIu64, i);
     e.expire_ms = (int64_t)expire;
     e.mtime_ms = (int64_t)mtime;
     if (store_get(s, e.key, e.key_len) != NULL)
-        return fail(err, err_len, -EPROTO,
-                    "snapshot entry %" PRIu64 " repeats a key", i);
+        return errorf(err, err_len, -EPROTO,
+                      "snapshot entry %" PRIu64 " repeats a key", i);
     store_load(s, &e);
     return 0;
 }
@@ -261,10 +246,11 @@ static int snapshot_decode_entries(struct reader *r, struct store *s, char *err,
     int rv;
 
     if (!read_u64(r, &n))
-        return fail(err, err_len, -EPROTO, "snapshot truncated in entry count");
+        return errorf(err, err_len, -EPROTO,
+                      "snapshot truncated in entry count");
     if (n > r->left / SNAPSHOT_ENTRY_MIN)
-        return fail(err, err_len, -EPROTO,
-                    "snapshot entry count %" PRIu64 " exceeds its size", n);
+        return errorf(err, err_len, -EPROTO,
+                      "snapshot entry count %" PRIu64 " exceeds its size", n);
     for (uint64_t i = 0; i < n; i++) {
         rv = snapshot_decode_entry(r, s, i, err, err_len);
         if (rv != 0)
@@ -284,13 +270,13 @@ int snapshot_decode(const void *data, size_t len, struct store *s,
 
     assert(store_count(s) == 0);
     if (len < SNAPSHOT_MIN_SIZE)
-        return fail(err, err_len, -EPROTO,
-                    "snapshot truncated: %zu bytes, at least %d needed", len,
-                    SNAPSHOT_MIN_SIZE);
+        return errorf(err, err_len, -EPROTO,
+                      "snapshot truncated: %zu bytes, at least %d needed", len,
+                      SNAPSHOT_MIN_SIZE);
     r.left = len - 4;
     crc = (uint32_t)crc32_z(0, r.p, r.left);
     if (crc != get_u32(r.p + r.left))
-        return fail(err, err_len, -EBADMSG, "snapshot checksum mismatch");
+        return errorf(err, err_len, -EBADMSG, "snapshot checksum mismatch");
 
     rv = snapshot_check_header(&r, &r_rev, err, err_len);
     if (rv != 0)
@@ -300,9 +286,9 @@ int snapshot_decode(const void *data, size_t len, struct store *s,
     if (rv == 0)
         rv = snapshot_decode_entries(&r, s, err, err_len);
     if (rv == 0 && r.left != 0)
-        rv = fail(err, err_len, -EPROTO,
-                  "snapshot has %zu unexpected bytes before its checksum",
-                  r.left);
+        rv = errorf(err, err_len, -EPROTO,
+                    "snapshot has %zu unexpected bytes before its checksum",
+                    r.left);
     if (rv != 0) {
         members_free(&loaded);
         return rv;

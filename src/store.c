@@ -39,7 +39,7 @@ struct store {
     size_t heap_cap;
 };
 
-static int key_cmp(const char *a, size_t alen, const char *b, size_t blen)
+int store_key_cmp(const char *a, size_t alen, const char *b, size_t blen)
 {
     size_t n = alen < blen ? alen : blen;
     int r = n > 0 ? memcmp(a, b, n) : 0;
@@ -112,8 +112,8 @@ static struct node *find_ge(const struct store *s, const char *key,
 
     for (unsigned i = s->level; i-- > 0;) {
         while (x->next[i] != NULL &&
-               key_cmp(x->next[i]->e.key, x->next[i]->e.key_len, key, key_len) <
-                   0)
+               store_key_cmp(x->next[i]->e.key, x->next[i]->e.key_len, key,
+                             key_len) < 0)
             x = x->next[i];
         if (update != NULL)
             update[i] = x;
@@ -123,7 +123,8 @@ static struct node *find_ge(const struct store *s, const char *key,
 
 static bool node_has_key(const struct node *n, const char *key, size_t key_len)
 {
-    return n != NULL && key_cmp(n->e.key, n->e.key_len, key, key_len) == 0;
+    return n != NULL &&
+           store_key_cmp(n->e.key, n->e.key_len, key, key_len) == 0;
 }
 
 /* Heap order: expiry time, then key, so ties come out in a fixed order. */
@@ -131,7 +132,7 @@ static bool heap_less(const struct node *a, const struct node *b)
 {
     if (a->e.expire_ms != b->e.expire_ms)
         return a->e.expire_ms < b->e.expire_ms;
-    return key_cmp(a->e.key, a->e.key_len, b->e.key, b->e.key_len) < 0;
+    return store_key_cmp(a->e.key, a->e.key_len, b->e.key, b->e.key_len) < 0;
 }
 
 static void heap_place(struct store *s, size_t i, struct node *n)

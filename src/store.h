@@ -33,6 +33,9 @@ struct store_entry {
     uint64_t version;    /* number of changes since creation, from 1 */
 };
 
+/* The store's key order: memcmp, then shorter first. <0, 0 or >0. */
+int store_key_cmp(const char *a, size_t alen, const char *b, size_t blen);
+
 struct store *store_new(void);
 void store_free(struct store *s);
 

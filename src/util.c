@@ -127,6 +127,18 @@ void buf_free(struct buf *b)
     b->cap = 0;
 }
 
+int errorf(char *err, size_t err_len, int rv, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err_len > 0) {
+        va_start(ap, fmt);
+        vsnprintf(err, err_len, fmt, ap);
+        va_end(ap);
+    }
+    return rv;
+}
+
 void put_u32(struct buf *b, uint32_t v)
 {
     unsigned char p[4];

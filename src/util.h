@@ -44,6 +44,11 @@ void buf_reset(struct buf *b);
 /* Release the allocation; the buffer is empty and valid afterwards. */
 void buf_free(struct buf *b);
 
+/* Format a message into @err (when @err_len > 0) and return @rv: for the
+ * modules that report errors as a code plus a message buffer. */
+int errorf(char *err, size_t err_len, int rv, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* Little-endian fixed-width encoders and decoders used by the codec and the
  * snapshot format. Decoders read from @p, which must hold enough bytes. */
 void put_u32(struct buf *b, uint32_t v);
