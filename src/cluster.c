@@ -1,5 +1,6 @@
 /* Raft start-up, proposals, linearizable reads, the periodic tick, stop. */
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -172,11 +173,16 @@ int cluster_propose_entry(struct cluster *c, uint8_t type, int argc,
         return CLUSTER_SHUTDOWN;
     if (!cluster_is_leader(c))
         return CLUSTER_NOT_LEADER;
+    /* Encoded straight into memory Raft takes ownership of: the buffer is
+     * sized exactly, so codec_encode() never reallocates it. */
+    entry.cap = codec_encoded_size((uint32_t)argc, lens);
+    entry.data = raft_malloc(entry.cap);
+    if (entry.data == NULL)
+        abort();
     codec_encode(&entry, type, clock_wall_ms(), (uint32_t)argc, argv, lens);
-    rb.base = raft_malloc(entry.len);
+    assert(entry.len == entry.cap);
+    rb.base = entry.data;
     rb.len = entry.len;
-    memcpy(rb.base, entry.data, entry.len);
-    buf_free(&entry);
     p = proposal_new(c, done, arg);
     rv = raft_apply(&c->raft, &p->apply, &rb, 1, apply_cb);
     if (rv != 0) {

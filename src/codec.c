@@ -6,6 +6,15 @@
 
 #include "codec.h"
 
+size_t codec_encoded_size(uint32_t argc, const size_t *lens)
+{
+    size_t total = CODEC_HEADER_SIZE;
+
+    for (uint32_t i = 0; i < argc; i++)
+        total += 4 + lens[i];
+    return (total + 7) / 8 * 8;
+}
+
 void codec_encode(struct buf *out, uint8_t type, int64_t time_ms, uint32_t argc,
                   const char *const *argv, const size_t *lens)
 {
@@ -15,7 +24,7 @@ void codec_encode(struct buf *out, uint8_t type, int64_t time_ms, uint32_t argc,
 
     for (uint32_t i = 0; i < argc; i++)
         total += 4 + lens[i];
-    buf_reserve(out, total + 7);
+    buf_reserve(out, codec_encoded_size(argc, lens));
 
     buf_append(out, head, sizeof(head));
     put_u32(out, argc);

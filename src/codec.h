@@ -58,6 +58,9 @@ struct codec_command {
     size_t *lens;
 };
 
+/* The exact number of bytes codec_encode() appends, padding included. */
+size_t codec_encoded_size(uint32_t argc, const size_t *lens);
+
 /* Append the encoding of a command to @out. */
 void codec_encode(struct buf *out, uint8_t type, int64_t time_ms, uint32_t argc,
                   const char *const *argv, const size_t *lens);

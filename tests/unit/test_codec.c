@@ -50,6 +50,19 @@ static void test_layout(void **state)
     (void)state;
     encode_strs(&b, CODEC_COMMAND, 0x1122334455667788LL, 2, argv);
     assert_int_equal(b.len, sizeof(want));
+    assert_int_equal(codec_encoded_size(2, (const size_t[]){3, 1}), b.len);
+    /* A buffer of exactly that size is filled in place, never reallocated
+     * (the leader encodes straight into memory Raft takes over). */
+    {
+        size_t n = codec_encoded_size(2, (const size_t[]){3, 1});
+        struct buf exact = {xmalloc(n), 0, n};
+        char *before = exact.data;
+
+        encode_strs(&exact, CODEC_COMMAND, 0x1122334455667788LL, 2, argv);
+        assert_ptr_equal(exact.data, before);
+        assert_int_equal(exact.len, n);
+        buf_free(&exact);
+    }
     assert_memory_equal(b.data, want, sizeof(want));
     buf_free(&b);
 }
