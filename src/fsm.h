@@ -27,9 +27,10 @@ struct fsm {
     uint64_t applied;    /* entries applied, for statistics */
     struct buf reply;    /* scratch reply for entries nobody waits for */
     struct buf *out;     /* where the entry being applied replies */
-    struct buf snapshot; /* encoding in progress, freed by finalize */
+    struct buf snapshot; /* encoding made on the loop, freed by finalize */
     struct raft_buffer *snapshot_bufs;
-    int snapshot_fd;    /* pipe from the encoding child, or -1 */
+    void *snapshot_map; /* shared mapping the child encodes into, or NULL */
+    size_t snapshot_map_len;
     pid_t snapshot_pid; /* that child, or 0 */
     uint64_t snapshot_start_us;
     size_t snapshot_keys;
@@ -47,9 +48,11 @@ struct fsm {
 
 void fsm_init(struct fsm *f);
 
-/* Take snapshots in a forked child only if @io can run snapshot_async (a
- * raft_io of version 2 or later with async_work); else encode in the loop. */
-void fsm_use_io(struct fsm *f, const struct raft_io *io);
+/* Take snapshots in a forked child if @io can run snapshot_async (it has
+ * async_work); else encode in the loop. canonical/raft 0.15's libuv backend
+ * implements async_work but reports version 1, which would keep the library
+ * from using it: such an @io is marked version 2 here. */
+void fsm_use_io(struct fsm *f, struct raft_io *io);
 void fsm_close(struct fsm *f);
 
 /* What raft_apply()'s callback receives as its result: the buffer the reply

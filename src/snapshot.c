@@ -49,6 +49,16 @@ static void snapshot_encode_entry(struct buf *out, const struct store_entry *e)
     put_u64(out, e->version);
 }
 
+size_t snapshot_encoded_size(const struct store *s, const struct members *m)
+{
+    size_t n = SNAPSHOT_MIN_SIZE;
+
+    for (size_t i = 0; i < m->n; i++)
+        n += SNAPSHOT_MEMBER_MIN + strlen(m->v[i].name) +
+             strlen(m->v[i].raft_addr) + strlen(m->v[i].client_addr);
+    return n + store_count(s) * SNAPSHOT_ENTRY_MIN + store_bytes(s);
+}
+
 void snapshot_encode(struct buf *out, const struct store *s,
                      const struct members *m, uint64_t rev)
 {

@@ -30,6 +30,10 @@
 
 #define SNAPSHOT_VERSION 1
 
+/* The exact number of bytes snapshot_encode() appends for @s and @m, so a
+ * caller can hand it memory of that size that must never be reallocated. */
+size_t snapshot_encoded_size(const struct store *s, const struct members *m);
+
 /* Append the encoding of @s, @m and @rev to @out. */
 void snapshot_encode(struct buf *out, const struct store *s,
                      const struct members *m, uint64_t rev);

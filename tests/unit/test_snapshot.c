@@ -157,6 +157,28 @@ static void test_round_trip(void **state)
     buf_free(&b);
 }
 
+/* The size is exact: the fork path hands the encoder a mapping of that size
+ * that must neither be overrun nor left with a tail. */
+static void test_encoded_size_is_exact(void **state)
+{
+    struct store *s = store_new();
+    struct members m;
+    struct buf b = {0};
+
+    (void)state;
+    members_init(&m);
+    snapshot_encode(&b, s, &m, 0);
+    assert_int_equal(snapshot_encoded_size(s, &m), b.len);
+    fill_store(s);
+    fill_members(&m);
+    buf_reset(&b);
+    snapshot_encode(&b, s, &m, 99);
+    assert_int_equal(snapshot_encoded_size(s, &m), b.len);
+    members_free(&m);
+    store_free(s);
+    buf_free(&b);
+}
+
 static void test_empty_round_trip(void **state)
 {
     struct store *s = store_new(), *t = store_new();
@@ -450,6 +472,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_encoded_size_is_exact),
         cmocka_unit_test(test_empty_round_trip),
         cmocka_unit_test(test_every_truncation),
         cmocka_unit_test(test_truncation_with_valid_crc),
