@@ -20,11 +20,13 @@
  * reply is written into it as its entry applies, so the reply does not
  * depend on when the library fires the callback. */
 struct proposal {
-    struct raft_apply apply;
     struct raft_barrier barrier;
     struct proposal *prev, *next;
     struct cluster *c;
     uint64_t index;
+    uint64_t term; /* leader term it was appended in */
+    bool is_barrier;
+    bool applied; /* its entry applied; the reply is complete */
     cluster_done_fn done;
     void *arg;
     struct read_batch reads;
@@ -59,7 +61,6 @@ static struct proposal *proposal_new(struct cluster *c, cluster_done_fn done,
     p->c = c;
     p->done = done;
     p->arg = arg;
-    p->apply.data = p;
     p->barrier.data = p;
     return p;
 }
@@ -87,6 +88,7 @@ static int status_from_raft(int rv)
     }
 }
 
+/* Proposals count as in flight from the moment they are queued. */
 static void flight_add(struct cluster *c, struct proposal *p, uint64_t index)
 {
     p->index = index;
@@ -96,11 +98,12 @@ static void flight_add(struct cluster *c, struct proposal *p, uint64_t index)
     else
         c->flight_head = p;
     c->flight_tail = p;
-    c->in_flight++;
 }
 
 static void flight_remove(struct cluster *c, struct proposal *p)
 {
+    if (c->flight_cursor == p)
+        c->flight_cursor = NULL;
     if (p->prev != NULL)
         p->prev->next = p->next;
     else
@@ -109,7 +112,30 @@ static void flight_remove(struct cluster *c, struct proposal *p)
         p->next->prev = p->prev;
     else
         c->flight_tail = p->prev;
-    c->in_flight--;
+}
+
+/* The proposal whose entry is at @index, if this node appended it as the
+ * leader it still is, in the same term: a leader never rewrites its log
+ * within its term, so then that entry is ours. After a change of term the
+ * index may hold another leader's entry, and nothing is matched. */
+static struct proposal *flight_find(struct cluster *c, uint64_t index)
+{
+    struct proposal *p = c->flight_cursor;
+
+    if (c->raft.state != RAFT_LEADER)
+        return NULL;
+    /* Entries apply in order: resume the walk where the last one matched,
+     * so a batch of n entries costs n steps, not n^2/2. */
+    if (p == NULL || p->index >= index)
+        p = c->flight_head;
+    for (; p != NULL && p->index <= index; p = p->next) {
+        if (p->index == index && !p->is_barrier &&
+            p->term == c->raft.current_term) {
+            c->flight_cursor = p;
+            return p;
+        }
+    }
+    return NULL;
 }
 
 /* fsm hook, as each entry starts to apply. Reads attached to a command run
@@ -118,18 +144,24 @@ static void flight_remove(struct cluster *c, struct proposal *p)
 static struct buf *before_apply(void *arg)
 {
     struct cluster *c = arg;
-    uint64_t index = raft_last_applied(&c->raft) + 1;
+    struct proposal *p = flight_find(c, raft_last_applied(&c->raft) + 1);
 
-    for (struct proposal *p = c->flight_head; p != NULL; p = p->next) {
-        if (p->index == index) {
-            reads_finish(&p->reads, CLUSTER_OK);
-            buf_reset(&p->reply);
-            return &p->reply;
-        }
-        if (p->index > index)
-            break;
-    }
-    return NULL;
+    if (p == NULL)
+        return NULL;
+    reads_finish(&p->reads, CLUSTER_OK);
+    buf_reset(&p->reply);
+    return &p->reply;
+}
+
+/* fsm hook, once the entry applied: its reply is complete. The proposer
+ * hears of it from flight_complete(), outside the library's apply loop. */
+static void after_apply(void *arg)
+{
+    struct cluster *c = arg;
+    struct proposal *p = c->flight_cursor;
+
+    if (p != NULL && p->index == raft_last_applied(&c->raft) + 1)
+        p->applied = true;
 }
 
 static void proposal_finish(struct proposal *p, int status,
@@ -138,6 +170,7 @@ static void proposal_finish(struct proposal *p, int status,
     struct cluster *c = p->c;
 
     flight_remove(c, p);
+    c->in_flight--;
     if (p->done != NULL)
         p->done(p->arg, status, reply);
     /* A read is only retried, never unknown: nothing it did can stick. */
@@ -147,17 +180,133 @@ static void proposal_finish(struct proposal *p, int status,
     free(p);
 }
 
+/* Answer the proposals whose entries applied, in log order. */
+static void flight_complete(struct cluster *c)
+{
+    struct proposal *p;
+
+    while ((p = c->flight_head) != NULL && p->applied)
+        proposal_finish(p, CLUSTER_OK, &p->reply);
+}
+
+/* Proposals whose batch Raft no longer tracks (canonical/raft reports on a
+ * request as its first entry applies) once their term has passed: they may
+ * or may not commit under the next leader. Older terms come first. */
+static void flight_orphans(struct cluster *c)
+{
+    struct proposal *p = c->flight_head, *next;
+    bool leader = c->raft.state == RAFT_LEADER;
+
+    if (p == NULL || (leader && p->term == c->raft.current_term))
+        return;
+    for (; p != NULL; p = next) {
+        next = p->next;
+        if (!p->is_barrier && !p->applied &&
+            (!leader || p->term != c->raft.current_term))
+            proposal_finish(p, CLUSTER_UNKNOWN, NULL);
+    }
+}
+
+/* One raft_apply() call: entries [index, index + n) of @term. */
+struct batch {
+    struct raft_apply apply;
+    struct cluster *c;
+    uint64_t term;
+    unsigned n;
+};
+
+/* canonical/raft calls back once for a request of n entries, as its first
+ * entry applies: each entry's proposal is answered through after_apply().
+ * Only a failure concerns the whole batch: none of it applied. */
 static void apply_cb(struct raft_apply *req, int status, void *result)
 {
-    struct proposal *p = req->data;
+    struct batch *b = req->data;
+    struct cluster *c = b->c;
+    struct proposal *p, *next;
 
+    (void)result;
     if (status != 0) {
-        log_warning("proposal at index %llu failed: %s",
+        log_warning("%u proposals from index %llu failed: %s", b->n,
                     (unsigned long long)req->index, raft_strerror(status));
-        proposal_finish(p, status_from_raft(status), NULL);
+        for (p = c->flight_head; p != NULL; p = next) {
+            next = p->next;
+            /* Appended, so a later leader may still commit it. */
+            if (!p->is_barrier && !p->applied && p->term == b->term &&
+                p->index >= req->index && p->index < req->index + b->n)
+                proposal_finish(p,
+                                status == RAFT_NOTLEADER ? CLUSTER_NOT_LEADER
+                                                         : CLUSTER_UNKNOWN,
+                                NULL);
+        }
+    }
+    flight_complete(c);
+    free(b);
+}
+
+/* Queued proposals that never reached the log: nothing of them ran. */
+static void queue_fail(struct cluster *c, int status)
+{
+    unsigned n = c->queued;
+
+    c->queued = 0;
+    for (unsigned i = 0; i < n; i++) {
+        struct proposal *p = c->queue[i];
+
+        raft_free(c->queue_bufs[i].base);
+        c->in_flight--;
+        if (p->done != NULL)
+            p->done(p->arg, status, NULL);
+        reads_finish(&p->reads, status == CLUSTER_SHUTDOWN
+                                    ? CLUSTER_SHUTDOWN
+                                    : CLUSTER_NOT_LEADER);
+        free(p);
+    }
+}
+
+/* Apply everything proposed in this loop iteration as one request. */
+static void queue_flush(struct cluster *c)
+{
+    struct batch *b;
+    unsigned n = c->queued;
+    int rv;
+
+    if (n == 0)
+        return;
+    b = xmalloc(sizeof(*b));
+    b->c = c;
+    b->n = n;
+    b->term = c->raft.current_term;
+    b->apply.data = b;
+    rv = raft_apply(&c->raft, &b->apply, c->queue_bufs, n, apply_cb);
+    if (rv != 0) {
+        free(b);
+        queue_fail(c, status_from_raft(rv) == CLUSTER_SHUTDOWN
+                          ? CLUSTER_SHUTDOWN
+                          : CLUSTER_NOT_LEADER);
         return;
     }
-    proposal_finish(p, CLUSTER_OK, &p->reply);
+    c->queued = 0;
+    for (unsigned i = 0; i < n; i++) {
+        c->queue[i]->term = b->term;
+        flight_add(c, c->queue[i], b->apply.index + i);
+    }
+    c->stats.batches++;
+}
+
+static void queue_push(struct cluster *c, struct proposal *p,
+                       struct raft_buffer rb)
+{
+    if (c->queued == c->queue_cap) {
+        c->queue_cap = c->queue_cap ? c->queue_cap * 2 : 64;
+        c->queue = xrealloc(c->queue, c->queue_cap * sizeof(*c->queue));
+        c->queue_bufs =
+            xrealloc(c->queue_bufs, c->queue_cap * sizeof(*c->queue_bufs));
+    }
+    c->queue[c->queued] = p;
+    c->queue_bufs[c->queued] = rb;
+    c->queued++;
+    c->in_flight++;
+    proposal_take_reads(c, p);
 }
 
 int cluster_propose_entry(struct cluster *c, uint8_t type, int argc,
@@ -166,8 +315,6 @@ int cluster_propose_entry(struct cluster *c, uint8_t type, int argc,
 {
     struct buf entry = {0};
     struct raft_buffer rb;
-    struct proposal *p;
-    int rv;
 
     if (c->stopping)
         return CLUSTER_SHUTDOWN;
@@ -183,17 +330,8 @@ int cluster_propose_entry(struct cluster *c, uint8_t type, int argc,
     assert(entry.len == entry.cap);
     rb.base = entry.data;
     rb.len = entry.len;
-    p = proposal_new(c, done, arg);
-    rv = raft_apply(&c->raft, &p->apply, &rb, 1, apply_cb);
-    if (rv != 0) {
-        raft_free(rb.base);
-        free(p);
-        return status_from_raft(rv) == CLUSTER_UNKNOWN ? CLUSTER_NOT_LEADER
-                                                       : status_from_raft(rv);
-    }
-    flight_add(c, p, p->apply.index);
+    queue_push(c, proposal_new(c, done, arg), rb);
     c->stats.proposals++;
-    proposal_take_reads(c, p);
     return CLUSTER_OK;
 }
 
@@ -207,8 +345,11 @@ static void barrier_cb(struct raft_barrier *req, int status)
 {
     struct proposal *p = req->data;
 
-    p->c->barrier_in_flight = false;
+    struct cluster *c = p->c;
+
+    c->barrier_in_flight = false;
     proposal_finish(p, status_from_raft(status), NULL);
+    flight_complete(c);
 }
 
 int cluster_barrier(struct cluster *c, cluster_done_fn done, void *arg)
@@ -224,7 +365,10 @@ int cluster_barrier(struct cluster *c, cluster_done_fn done, void *arg)
         free(p);
         return CLUSTER_NOT_LEADER;
     }
+    p->is_barrier = true;
+    p->term = c->raft.current_term;
     flight_add(c, p, p->barrier.index);
+    c->in_flight++;
     c->stats.barriers++;
     c->barrier_in_flight = true;
     proposal_take_reads(c, p);
@@ -241,13 +385,17 @@ int cluster_read(struct cluster *c, cluster_done_fn done, void *arg)
     return CLUSTER_OK;
 }
 
-/* Before the loop waits for I/O: reads that no proposal picked up in this
- * iteration get one barrier between them. While a barrier is in flight the
- * next one waits, so reads pile into a single batch behind it. */
+/* Before the loop waits for I/O: what this iteration proposed goes to Raft
+ * as one batch, and reads that no proposal picked up get one barrier
+ * between them. While a barrier is in flight the next one waits, so reads
+ * pile into a single batch behind it. */
 static void prepare_cb(uv_prepare_t *h)
 {
     struct cluster *c = h->data;
 
+    flight_complete(c);
+    flight_orphans(c);
+    queue_flush(c);
     if (c->open_reads.n == 0 || c->barrier_in_flight)
         return;
     if (cluster_barrier(c, NULL, NULL) != CLUSTER_OK)
@@ -366,6 +514,23 @@ static void role_tick(struct cluster *c)
         c->role_changed(c->role_changed_arg);
 }
 
+/* A snapshot costs in proportion to the keyspace, the log between two in
+ * proportion to the writes: with many keys, space snapshots out to one per
+ * quarter of the key count, so their cost per write stays flat, but at
+ * most 8x the configured threshold, which bounds the log kept in memory. */
+static void snapshot_tick(struct cluster *c)
+{
+    uint64_t min = c->cfg->snapshot_threshold;
+    uint64_t want = store_count(c->fsm.store) / 4;
+
+    if (want > min * 8)
+        want = min * 8;
+    if (want < min)
+        want = min;
+    if (want != c->raft.snapshot.threshold)
+        raft_set_snapshot_threshold(&c->raft, (unsigned)want);
+}
+
 static void tick_cb(uv_timer_t *t)
 {
     struct cluster *c = t->data;
@@ -373,6 +538,7 @@ static void tick_cb(uv_timer_t *t)
     if (c->closed)
         return;
     role_tick(c);
+    snapshot_tick(c);
     if (cluster_is_leader(c) && !c->stopping) {
         expire_tick(c);
         cluster_self_check(c);
@@ -506,6 +672,7 @@ static int raft_setup(struct cluster *c)
     fsm_init(&c->fsm);
     fsm_use_io(&c->fsm, &c->io);
     c->fsm.before_apply = before_apply;
+    c->fsm.after_apply = after_apply;
     c->fsm.before_apply_arg = c;
     rv = raft_init(&c->raft, &c->io, &c->fsm.raft_fsm, c->id,
                    cfg->advertise_raft);
@@ -623,6 +790,8 @@ static void raft_close_now(struct cluster *c)
     uv_close((uv_handle_t *)&c->prepare, NULL);
     join_close(c);
     admin_abort(c);
+    queue_fail(c, CLUSTER_SHUTDOWN);
+    flight_complete(c);
     reads_finish(&c->open_reads, CLUSTER_SHUTDOWN);
     raft_close(&c->raft, raft_closed_cb);
 }
@@ -679,5 +848,7 @@ void cluster_destroy(struct cluster *c)
         fsm_close(&c->fsm);
     free(c->stopper);
     free(c->open_reads.v);
+    free(c->queue);
+    free(c->queue_bufs);
     memset(c, 0, sizeof(*c));
 }

@@ -45,6 +45,7 @@ struct read_batch {
 
 struct cluster_stats {
     uint64_t proposals;
+    uint64_t batches; /* raft_apply() calls: proposals travel in batches */
     uint64_t barriers;
     uint64_t reads_batched;
 };
@@ -64,12 +65,19 @@ struct cluster {
 
     struct read_batch open_reads; /* reads waiting for the next proposal */
     bool barrier_in_flight;
-    unsigned in_flight;           /* proposals not yet completed */
+    /* Entries proposed in this loop iteration, applied as one batch just
+     * before the loop waits for I/O: one append, one message per follower. */
+    struct proposal **queue;
+    struct raft_buffer *queue_bufs;
+    unsigned queued;
+    unsigned queue_cap;
+    unsigned in_flight;           /* proposals not yet completed, queued too */
     struct proposal *flight_head; /* those proposals, in log order */
     struct proposal *flight_tail;
+    struct proposal *flight_cursor; /* last one whose entry began to apply */
 
     uv_timer_t tick;      /* role changes, expiry, joins, status */
-    uv_prepare_t prepare; /* issues a barrier for reads left waiting */
+    uv_prepare_t prepare; /* applies the queue; a barrier for lone reads */
     unsigned short last_state;
     uint64_t last_leader;
     bool expire_in_flight;

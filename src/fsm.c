@@ -104,26 +104,17 @@ static void apply_member_del(struct fsm *f, const struct codec_command *c)
     free(name);
 }
 
-static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf,
-                     void **result)
+static void apply_entry(struct fsm *f, const struct raft_buffer *buf)
 {
-    struct fsm *f = rf->data;
     struct codec_command c;
 
-    f->out = f->before_apply ? f->before_apply(f->before_apply_arg) : NULL;
-    if (f->out == NULL) {
-        buf_reset(&f->reply);
-        f->out = &f->reply;
-    }
-    *result = f->out;
-    f->applied++;
     if (codec_decode(buf->base, buf->len, &c) != 0) {
         const unsigned char *b = buf->base;
         log_error("skipping a log entry that does not decode (%zu bytes: "
                   "%02x %02x %02x %02x %02x %02x %02x %02x)",
                   buf->len, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
         resp_error(f->out, "ERR undecodable log entry");
-        return 0;
+        return;
     }
     if (c.time_ms > f->time_ms)
         f->time_ms = c.time_ms;
@@ -145,6 +136,23 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf,
         f->members_changed != NULL)
         f->members_changed(f->members_changed_arg);
     codec_command_free(&c);
+}
+
+static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf,
+                     void **result)
+{
+    struct fsm *f = rf->data;
+
+    f->out = f->before_apply ? f->before_apply(f->before_apply_arg) : NULL;
+    if (f->out == NULL) {
+        buf_reset(&f->reply);
+        f->out = &f->reply;
+    }
+    *result = f->out;
+    f->applied++;
+    apply_entry(f, buf);
+    if (f->after_apply != NULL)
+        f->after_apply(f->before_apply_arg);
     return 0;
 }
 

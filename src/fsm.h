@@ -43,6 +43,9 @@ struct fsm {
     /* Called as each entry starts to apply (may be NULL): returns the buffer
      * its reply goes to, owned by whoever proposed the entry, or NULL. */
     struct buf *(*before_apply)(void *arg);
+    /* Called once the entry applied and its reply is complete (may be
+     * NULL); same argument. */
+    void (*after_apply)(void *arg);
     void *before_apply_arg;
 };
 

@@ -91,12 +91,13 @@ static void section_stats(struct server *s, struct buf *o)
                "total_net_output_bytes:%" PRIu64 "\r\n"
                "commands_forwarded:%" PRIu64 "\r\n"
                "proposals:%" PRIu64 "\r\n"
+               "proposal_batches:%" PRIu64 "\r\n"
                "read_barriers:%" PRIu64 "\r\n"
                "reads_batched:%" PRIu64 "\r\n"
                "\r\n",
                t->connections_received, t->connections_rejected,
                t->commands_processed, t->net_input_bytes, t->net_output_bytes,
-               t->commands_forwarded, cs->proposals, cs->barriers,
+               t->commands_forwarded, cs->proposals, cs->batches, cs->barriers,
                cs->reads_batched);
 }
 
