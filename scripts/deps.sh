@@ -6,7 +6,8 @@ set -eu
 PACKAGES="meson ninja-build pkg-config gcc libc6-dev clang-format
 libraft-dev libuv1-dev libinih-dev libhiredis-dev zlib1g-dev
 libsystemd-dev libcmocka-dev libfuse3-dev fuse3
-redis-tools python3 python3-pytest python3-redis procps
+redis-tools redis-server python3 python3-pytest python3-redis procps
+iproute2 nftables gnuplot-nox
 debootstrap systemd-container systemd scdoc mandoc rsync
 debhelper lintian bash-completion clang libclang-rt-14-dev"
 
