@@ -33,7 +33,7 @@ PY
 
 echo "== layout (clang-format, .clang-format)"
 shopt -s nullglob
-sources=(src/*.[ch] src/ctl/*.[ch] fuse/*.[ch] tests/unit/*.c tests/fuzz/*.c)
+sources=(src/*.[ch] src/ctl/*.[ch] fuse/*.[ch] bench/*.[ch] tests/unit/*.c tests/fuzz/*.c)
 shopt -u nullglob
 if clang-format --dry-run -Werror "${sources[@]}"; then
     passed=$((passed + 1))

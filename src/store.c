@@ -29,6 +29,13 @@ struct node {
 };
 
 struct store {
+    /* Point lookups use a hash index of the nodes: open addressing with
+     * linear probing, at most 3/4 full. A slot holds a node pointer (nodes
+     * are malloc'd, so 8-byte aligned) whose 3 low bits carry bits of the
+     * key's hash, so most probes of other keys cost no visit to their node.
+     * 0 is an empty slot. */
+    uintptr_t *index;
+    size_t index_mask; /* slots - 1; 0 while there is no table */
     struct node *head; /* sentinel with MAX_LEVEL forward pointers */
     unsigned level;    /* levels in use, at least 1 */
     uint64_t rng;
@@ -101,6 +108,128 @@ static struct node *node_alloc(unsigned level, const char *key, size_t key_len,
     n->heap_pos = NOT_IN_HEAP;
     n->level = (uint8_t)level;
     return n;
+}
+
+#define TAG_MASK ((uintptr_t)7)
+
+/* FNV-1a, then a final mix so that the low bits (slot) and the tag bits
+ * both depend on every byte. */
+static uint64_t key_hash(const char *key, size_t key_len)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+
+    for (size_t i = 0; i < key_len; i++) {
+        h ^= (unsigned char)key[i];
+        h *= 0x100000001b3ULL;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return h;
+}
+
+static uintptr_t hash_tag(uint64_t h)
+{
+    return (uintptr_t)(h >> 61) & TAG_MASK;
+}
+
+static struct node *slot_node(uintptr_t v)
+{
+    return (struct node *)(v & ~TAG_MASK);
+}
+
+/* The slot holding @key, or the empty slot where its probe ends. */
+static size_t index_probe(const struct store *s, const char *key,
+                          size_t key_len, uint64_t h)
+{
+    uintptr_t tag = hash_tag(h);
+    size_t i = (size_t)h & s->index_mask;
+
+    for (;; i = (i + 1) & s->index_mask) {
+        uintptr_t v = s->index[i];
+
+        if (v == 0)
+            return i;
+        if ((v & TAG_MASK) == tag) {
+            const struct node *n = slot_node(v);
+
+            if (n->e.key_len == key_len &&
+                (key_len == 0 || memcmp(n->e.key, key, key_len) == 0))
+                return i;
+        }
+    }
+}
+
+static struct node *index_get(const struct store *s, const char *key,
+                              size_t key_len)
+{
+    size_t i;
+
+    if (s->index_mask == 0)
+        return NULL;
+    i = index_probe(s, key, key_len, key_hash(key, key_len));
+    return s->index[i] != 0 ? slot_node(s->index[i]) : NULL;
+}
+
+static void index_put(struct store *s, struct node *n)
+{
+    uint64_t h = key_hash(n->e.key, n->e.key_len);
+    size_t i = (size_t)h & s->index_mask;
+
+    assert(((uintptr_t)n & TAG_MASK) == 0);
+    while (s->index[i] != 0)
+        i = (i + 1) & s->index_mask;
+    s->index[i] = (uintptr_t)n | hash_tag(h);
+}
+
+/* Room for one more node, growing the table (and rehashing) when it would
+ * pass 3/4 full. */
+static void index_reserve(struct store *s)
+{
+    size_t slots = s->index_mask + 1, old_slots = slots;
+    uintptr_t *old = s->index;
+
+    if (s->index_mask != 0 && (s->count + 1) * 4 <= slots * 3)
+        return;
+    slots = s->index_mask == 0 ? 64 : slots * 2;
+    s->index = xcalloc(slots, sizeof(*s->index));
+    s->index_mask = slots - 1;
+    for (size_t i = 0; old != NULL && i < old_slots; i++) {
+        if (old[i] != 0)
+            index_put(s, slot_node(old[i]));
+    }
+    free(old);
+}
+
+static size_t index_slot_of(const struct store *s, const struct node *n)
+{
+    return index_probe(s, n->e.key, n->e.key_len,
+                       key_hash(n->e.key, n->e.key_len));
+}
+
+/* Empty slot @i and shift later members of its cluster back, so no probe
+ * ever stops early at the hole. */
+static void index_remove_at(struct store *s, size_t i)
+{
+    size_t j = i;
+
+    for (;;) {
+        uintptr_t v;
+        size_t home;
+
+        j = (j + 1) & s->index_mask;
+        v = s->index[j];
+        if (v == 0)
+            break;
+        home = (size_t)key_hash(slot_node(v)->e.key, slot_node(v)->e.key_len) &
+               s->index_mask;
+        /* Leave it if its home lies cyclically in (i, j]. */
+        if (((j - home) & s->index_mask) < ((j - i) & s->index_mask))
+            continue;
+        s->index[i] = v;
+        i = j;
+    }
+    s->index[i] = 0;
 }
 
 /* The first node with a key >= @key, or NULL. When @update is given it
@@ -234,6 +363,9 @@ static struct node *insert(struct store *s, struct node **update,
     unsigned level = random_level(s);
     struct node *n = node_alloc(level, key, key_len, value, value_len);
 
+    index_reserve(s);
+    index_put(s, n);
+
     for (unsigned i = s->level; i < level; i++)
         update[i] = s->head;
     if (level > s->level)
@@ -263,6 +395,7 @@ static struct node *replace_value(struct store *s, struct node **update,
                                   size_t value_len)
 {
     struct node *r;
+    size_t slot;
 
     s->bytes = s->bytes - n->e.value_len + value_len;
     if (value_len == n->e.value_len) {
@@ -270,7 +403,9 @@ static struct node *replace_value(struct store *s, struct node **update,
             memmove((char *)n->e.value, value, value_len);
         return n;
     }
+    slot = index_slot_of(s, n);
     r = node_alloc(n->level, n->e.key, n->e.key_len, value, value_len);
+    s->index[slot] = (uintptr_t)r | (s->index[slot] & TAG_MASK);
     copy_meta(&r->e, &n->e);
     r->heap_pos = n->heap_pos;
     if (r->heap_pos != NOT_IN_HEAP)
@@ -285,6 +420,7 @@ static struct node *replace_value(struct store *s, struct node **update,
 
 static void unlink_node(struct store *s, struct node **update, struct node *n)
 {
+    index_remove_at(s, index_slot_of(s, n));
     for (unsigned i = 0; i < n->level; i++)
         update[i]->next[i] = n->next[i];
     while (s->level > 1 && s->head->next[s->level - 1] == NULL)
@@ -327,6 +463,9 @@ void store_clear(struct store *s)
         n = next;
     }
     memset(s->head->next, 0, MAX_LEVEL * sizeof(s->head->next[0]));
+    free(s->index);
+    s->index = NULL;
+    s->index_mask = 0;
     s->level = 1;
     s->count = 0;
     s->bytes = 0;
@@ -354,9 +493,9 @@ bool store_live(const struct store_entry *e, int64_t now_ms)
 const struct store_entry *store_get(const struct store *s, const char *key,
                                     size_t key_len)
 {
-    struct node *n = find_ge(s, key, key_len, NULL);
+    struct node *n = index_get(s, key, key_len);
 
-    return node_has_key(n, key, key_len) ? &n->e : NULL;
+    return n != NULL ? &n->e : NULL;
 }
 
 const struct store_entry *store_set(struct store *s, const char *key,
@@ -365,12 +504,19 @@ const struct store_entry *store_set(struct store *s, const char *key,
                                     uint64_t rev, int64_t now_ms)
 {
     struct node *update[MAX_LEVEL];
-    struct node *n = find_ge(s, key, key_len, update);
+    struct node *n = index_get(s, key, key_len);
 
-    if (node_has_key(n, key, key_len)) {
+    /* A value of the same length is replaced in place: the skip list is
+     * walked only to link a node in or to move one. */
+    if (n != NULL && n->e.value_len == value_len) {
+        n = replace_value(s, NULL, n, value, value_len);
+        n->e.version++;
+    } else if (n != NULL) {
+        n = find_ge(s, key, key_len, update);
         n = replace_value(s, update, n, value, value_len);
         n->e.version++;
     } else {
+        find_ge(s, key, key_len, update);
         n = insert(s, update, key, key_len, value, value_len);
         n->e.create_rev = rev;
         n->e.version = 1;
@@ -384,9 +530,9 @@ const struct store_entry *store_set(struct store *s, const char *key,
 bool store_set_expire(struct store *s, const char *key, size_t key_len,
                       int64_t expire_ms, uint64_t rev, int64_t now_ms)
 {
-    struct node *n = find_ge(s, key, key_len, NULL);
+    struct node *n = index_get(s, key, key_len);
 
-    if (!node_has_key(n, key, key_len))
+    if (n == NULL)
         return false;
     n->e.mod_rev = rev;
     n->e.mtime_ms = now_ms;
@@ -398,10 +544,11 @@ bool store_set_expire(struct store *s, const char *key, size_t key_len,
 bool store_del(struct store *s, const char *key, size_t key_len)
 {
     struct node *update[MAX_LEVEL];
-    struct node *n = find_ge(s, key, key_len, update);
+    struct node *n;
 
-    if (!node_has_key(n, key, key_len))
+    if (index_get(s, key, key_len) == NULL)
         return false;
+    n = find_ge(s, key, key_len, update);
     unlink_node(s, update, n);
     free(n);
     return true;

@@ -897,6 +897,21 @@ static void test_many_keys(void **state)
         assert_key(e, key, 5);
     }
     assert_int_equal(i, BIG_N);
+
+    /* Point lookups (the hash index) agree with the list after the deletes,
+     * also once values change length and nodes move. */
+    for (i = 0; i < BIG_N; i++) {
+        big_key(i, key);
+        if (i % 2 == 1) {
+            assert_null(store_get(s, key, 5));
+            continue;
+        }
+        e = store_set(s, key, 5, "longer value", 3 + i % 9, 0, BIG_N + i, 0);
+        assert_int_equal(e->value_len, 3 + i % 9);
+        assert_ptr_equal(store_get(s, key, 5), e);
+        assert_int_equal(e->version, 2);
+    }
+    assert_int_equal(store_count(s), BIG_N / 2);
     free(perm);
     store_free(s);
 }
