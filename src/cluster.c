@@ -523,10 +523,14 @@ static void snapshot_tick(struct cluster *c)
     uint64_t min = c->cfg->snapshot_threshold;
     uint64_t want = store_count(c->fsm.store) / 4;
 
+    if (c->snapshot_forced > 0)
+        return; /* cluster_snapshot() holds the threshold at 1 */
+
     if (want > min * 8)
         want = min * 8;
     if (want < min)
         want = min;
+    want = diskwatch_snapshot_threshold(&c->disk, want);
     if (want != c->raft.snapshot.threshold)
         raft_set_snapshot_threshold(&c->raft, (unsigned)want);
 }
@@ -712,8 +716,10 @@ int cluster_start(struct cluster *c, uv_loop_t *loop, struct config *cfg)
     fresh = !cluster_dir_has_state(f->data_dir);
     if (!fresh && cluster_probe_log(f, c->id) != 0)
         return -1;
+    diskwatch_wait(f);
     if (raft_setup(c) != 0)
         return -1;
+    diskwatch_start(&c->disk, loop, c);
     if (fresh && f->leaderaddr == NULL && bootstrap(c) != 0)
         return -1;
     rv = raft_start(&c->raft);

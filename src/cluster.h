@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "diskwatch.h"
 #include "fsm.h"
 #include "util.h"
 
@@ -75,6 +76,7 @@ struct cluster {
     struct proposal *flight_head; /* those proposals, in log order */
     struct proposal *flight_tail;
     struct proposal *flight_cursor; /* last one whose entry began to apply */
+    unsigned snapshot_forced;       /* CASHE SNAPSHOT requests under way */
 
     uv_timer_t tick;      /* role changes, expiry, joins, status */
     uv_prepare_t prepare; /* applies the queue; a barrier for lone reads */
@@ -91,6 +93,7 @@ struct cluster {
     struct stopper *stopper;
 
     struct cluster_stats stats;
+    struct diskwatch disk; /* free space; refuses writes when low */
 
     /* Called when this node's role or the leader changes (may be NULL). */
     void (*role_changed)(void *arg);

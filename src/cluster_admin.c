@@ -487,7 +487,8 @@ static void snapshot_restore_cb(uv_timer_t *t)
     struct snapshot_op *s = t->data;
     struct buf reply = {0};
 
-    raft_set_snapshot_threshold(&s->c->raft, s->c->cfg->snapshot_threshold);
+    if (--s->c->snapshot_forced == 0)
+        raft_set_snapshot_threshold(&s->c->raft, s->c->cfg->snapshot_threshold);
     if (s->status == CLUSTER_OK)
         resp_simple(&reply, "OK");
     else
@@ -518,8 +519,11 @@ int cluster_snapshot(struct cluster *c, cluster_done_fn done, void *arg)
     raft_set_snapshot_threshold(&c->raft, 1);
     rv = cluster_barrier(c, snapshot_barrier_cb, s);
     if (rv != CLUSTER_OK) {
-        raft_set_snapshot_threshold(&c->raft, c->cfg->snapshot_threshold);
+        if (c->snapshot_forced == 0)
+            raft_set_snapshot_threshold(&c->raft, c->cfg->snapshot_threshold);
         free(s);
+    } else {
+        c->snapshot_forced++;
     }
     return rv;
 }

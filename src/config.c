@@ -92,6 +92,12 @@ static const struct option_def options[] = {
         UINT64_MAX, "most unanswered bytes buffered per client"),
     NUM("max-clients", OPT_COUNT, max_clients, "N", "10000", 1, UINT64_MAX,
         "most client connections at once"),
+    /* Covers canonical/raft's preallocated log segments (8 MiB each) with
+     * room to spare; the last snapshot's size is added for the next. */
+    NUM("min-free-space", OPT_SIZE, min_free_space, "SIZE", "64m", 0,
+        UINT64_MAX,
+        "refuse writes below this much free disk, plus a snapshot's size "
+        "(0: never)"),
 };
 
 static const char *const log_levels[] = {"debug", "info", "notice", "warning",

@@ -45,6 +45,7 @@ struct config {
     uint64_t max_args;          /* arguments per command; default 65536 */
     uint64_t max_client_buffer; /* unanswered bytes per client; 64 MiB */
     uint64_t max_clients;       /* default 10000 */
+    uint64_t min_free_space;    /* bytes kept free in the data dir; 64 MiB */
 
     /* Derived by config_finish(). */
     struct config_addr listen;  /* where the client port binds */

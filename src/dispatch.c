@@ -342,6 +342,22 @@ static void route_leader(struct slot *s, const char **argv, const size_t *lens)
         write_done(s, rv, NULL);
 }
 
+/* A node low on disk space takes no writes, whoever sends them: its log
+ * would grow (docs/architecture.md, "Disk full"). */
+static void refuse_write_nospace(struct slot *s)
+{
+    struct config *cfg = s->conn->srv->cfg;
+    char why[128];
+
+    resp_errorf(&s->reply,
+                "NOSPACE node %s: data directory %s has %s; writes are "
+                "refused until space is freed",
+                cfg->id, cfg->data_dir,
+                diskspace_describe(&s->conn->srv->cluster->disk.space, why,
+                                   sizeof(why)));
+    slot_complete(s);
+}
+
 static void route(struct slot *s, const char **argv, const size_t *lens)
 {
     struct conn *c = s->conn;
@@ -350,6 +366,8 @@ static void route(struct slot *s, const char **argv, const size_t *lens)
     if (cl->stopping) {
         resp_error(&s->reply, ERR_SHUTDOWN);
         slot_complete(s);
+    } else if ((s->cmd->flags & CMD_WRITE) && diskwatch_full(&cl->disk)) {
+        refuse_write_nospace(s);
     } else if (s->cmd->flags & CMD_ADMIN) {
         switch (admin_run(c, s, s->argc, argv, lens, &s->reply)) {
         case ADMIN_REPLIED:

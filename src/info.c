@@ -165,6 +165,9 @@ static void section_raft(struct server *s, struct buf *o)
                "revision:%" PRIu64 "\r\n"
                "data_dir:%s\r\n"
                "data_dir_bytes:%llu\r\n"
+               "disk_full:%d\r\n"
+               "disk_free_bytes:%llu\r\n"
+               "disk_reserve_bytes:%llu\r\n"
                "members:%zu\r\n",
                s->cfg->id, c->id, cluster_role_name(c),
                (unsigned long long)(c->started ? c->raft.current_term : 0),
@@ -174,7 +177,8 @@ static void section_raft(struct server *s, struct buf *o)
                (unsigned long long)(c->started ? c->raft.last_applied : 0),
                (unsigned long long)(c->started ? raft_last_index(&c->raft) : 0),
                snap, c->fsm.rev, s->cfg->data_dir, dir_bytes(s->cfg->data_dir),
-               m->n);
+               diskwatch_full(&c->disk), (unsigned long long)c->disk.space.free,
+               (unsigned long long)c->disk.space.reserve, m->n);
     for (size_t i = 0; i < m->n; i++) {
         buf_printf(o,
                    "member%zu:name=%s,id=%" PRIu64 ",raft=%s,client=%s,role=%s",

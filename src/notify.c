@@ -39,6 +39,7 @@ static const struct number_field live_numbers[] = {
     NUMBER("max-args", max_args, true),
     NUMBER("max-client-buffer", max_client_buffer, true),
     NUMBER("max-clients", max_clients, true),
+    NUMBER("min-free-space", min_free_space, true),
 };
 
 /* Taken by Raft or the listeners at start-up: a change needs a restart. */
