@@ -167,8 +167,10 @@ static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
     size_t want = resp_parser_wanted(&c->parser, c->in.len);
     size_t room = READ_CHUNK;
 
+    /* Toward a long bulk string the buffer at most doubles per read: a
+     * declared length reserves nothing, only bytes that arrived do. */
     if (want > room)
-        room = want;
+        room = want < c->in.len ? want : c->in.len > room ? c->in.len : room;
     buf_reserve(&c->in, room);
     *b = uv_buf_init(c->in.data + c->in.len, (unsigned)(c->in.cap - c->in.len));
 }

@@ -36,12 +36,12 @@ def node(tmp_path_factory):
         n.log.close()
 
 
-def rss_mb(node):
+def rss_mb(node, field="VmRSS"):
     with open(f"/proc/{node.proc.pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+    raise RuntimeError("no " + field)
 
 
 def connect(node, timeout=5):
@@ -389,3 +389,69 @@ def test_still_healthy_afterwards(node):
                    "UndefinedBehaviorSanitizer"):
         assert marker not in log, log[-3000:]
     assert node.alive()
+
+
+def test_hostile_swarm_costs_only_what_it_sends(node):
+    """Forty clients at once, each hostile in its own way and all kept open
+    while they trickle: bulk strings declared just under max-value-size whose
+    bytes come slowly, inline lines that never end, argument counts at the
+    limit whose arguments come slowly, sockets half-closed after a request.
+    A declared length reserves nothing, so memory grows only by what was
+    actually sent, and a normal client is served without delay throughout."""
+    r = node.client()
+    r.set("probe", "p")
+    base = rss_mb(node)
+    # Untouched reservations show in the address space, not in RSS.
+    base_vm = rss_mb(node, "VmData")
+    clients = int(node.info("clients")["connected_clients"])
+    kinds = ("bulk", "inline", "bulk", "args", "bulk", "halfclosed")
+    socks = []
+    for i in range(40):
+        s = connect(node)
+        kind = kinds[i % len(kinds)]
+        if kind == "bulk":
+            s.sendall(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$%d\r\n" % (MAX_VALUE - 1))
+        elif kind == "inline":
+            s.sendall(b"SET k ")
+        elif kind == "args":
+            s.sendall(b"*100\r\n" + b"$1\r\nx\r\n" * 10)
+        else:
+            s.sendall(cmd("GET", "probe"))
+            s.shutdown(socket.SHUT_WR)
+        socks.append((kind, s))
+    sent = 0
+    peak, peak_vm = base, base_vm
+    worst = 0.0
+    for _ in range(6):
+        for kind, s in socks:
+            try:
+                if kind == "bulk":
+                    s.sendall(b"v" * 16384)
+                    sent += 16384
+                elif kind == "inline":
+                    s.sendall(b"a" * 512)
+                    sent += 512
+                elif kind == "args":
+                    s.sendall(b"$1\r\nx\r\n")
+            except OSError:
+                pass  # an inline line over the limit gets the socket closed
+        t = time.monotonic()
+        assert r.get("probe") == b"p"
+        worst = max(worst, time.monotonic() - t)
+        peak = max(peak, rss_mb(node))
+        peak_vm = max(peak_vm, rss_mb(node, "VmData"))
+        time.sleep(0.3)
+    # 20 declared megabyte values would be 20 MB if reserved up front; what
+    # was sent is under 2 MB.
+    print(f"swarm: RSS {base:.1f} -> {peak:.1f} MB, data {base_vm:.1f} -> "
+          f"{peak_vm:.1f} MB, {sent} bytes sent")
+    assert peak - base < 16, f"RSS {base:.0f} -> {peak:.0f} MB for {sent} bytes"
+    assert peak_vm - base_vm < 20, f"VmData {base_vm:.0f} -> {peak_vm:.0f} MB"
+    assert worst < 0.5, f"probe took {worst:.3f} s"
+    for kind, s in socks:
+        if kind == "halfclosed":
+            assert read_reply(s) == b"$1\r\np\r\n"
+        s.close()
+    wait_for(lambda: int(node.info("clients")["connected_clients"])
+             <= clients + 1, what="the swarm's connections to be gone")
+    assert r.get("probe") == b"p"
