@@ -77,7 +77,9 @@ static const struct option_def options[] = {
     NUM("snapshot-trailing", OPT_UINT, snapshot_trailing, "N", "4096", 0,
         UINT_MAX, "log entries kept after a snapshot"),
     NUM("request-timeout", OPT_UINT, request_timeout_ms, "MS", "5000", 1,
-        UINT_MAX, "how long a command waits for a leader, in milliseconds"),
+        UINT_MAX,
+        "how long a command waits for a leader, or a relayed one for the "
+        "leader's reply, in milliseconds"),
     /* Each argument travels with a 32-bit length in log entries and
      * snapshots, which bounds the key and value sizes. */
     NUM("max-key-size", OPT_SIZE, max_key_size, "SIZE", "64k", 1, UINT32_MAX,

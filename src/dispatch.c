@@ -184,19 +184,21 @@ static void wait_for_leader(struct slot *s, const char **argv,
 
 /* A relayed command that cannot have run (never sent, or a read) waits for
  * a leader again, within the request timeout: the leader it went to may
- * have just died, and the next one is a second away. */
+ * have just died, and the next one is a second away. A write or a CASHE
+ * command that was sent may have run: UNKNOWN. */
 static void forward_done(void *arg, int status, const struct buf *reply)
 {
     struct slot *s = arg;
-    bool retry = status == CLUSTER_NOT_LEADER ||
-                 (status == CLUSTER_UNKNOWN && !(s->cmd->flags & CMD_WRITE));
+    bool changes = s->cmd->flags & (CMD_WRITE | CMD_ADMIN);
+    bool retry =
+        status == CLUSTER_NOT_LEADER || (status == CLUSTER_UNKNOWN && !changes);
 
     if (status == CLUSTER_OK) {
         buf_append(&s->reply, reply->data, reply->len);
     } else if (retry && !s->conn->closing && clock_mono_us() < s->deadline_us) {
         wait_for_leader(s, (const char **)s->argv, s->lens);
         return;
-    } else if (status == CLUSTER_UNKNOWN && (s->cmd->flags & CMD_WRITE)) {
+    } else if (status == CLUSTER_UNKNOWN && changes) {
         resp_error(&s->reply, ERR_UNKNOWN);
     } else {
         resp_error(&s->reply, retry ? ERR_NOLEADER : ERR_TRYAGAIN);
@@ -299,7 +301,9 @@ static void route_forward(struct slot *s, const char **argv, const size_t *lens)
         slot_complete(s);
         return;
     }
-    if (leader == NULL) {
+    /* Behind commands already waiting (those of its own connection among
+     * them): they go first, in order, at the next retry. */
+    if (leader == NULL || srv->waiting != NULL) {
         wait_for_leader(s, argv, lens);
         return;
     }
@@ -388,10 +392,16 @@ static void route(struct slot *s, const char **argv, const size_t *lens)
 
 void dispatch_retry_waiting(struct server *srv)
 {
-    struct slot *list = srv->waiting, *s;
+    struct slot *list = NULL, *s;
     uint64_t now = clock_mono_us();
 
-    srv->waiting = NULL;
+    /* The list is newest first: retry the oldest first, so a client's
+     * pipelined commands run in the order it sent them. */
+    while ((s = srv->waiting) != NULL) {
+        srv->waiting = s->wait_next;
+        s->wait_next = list;
+        list = s;
+    }
     while ((s = list) != NULL) {
         list = s->wait_next;
         s->wait_next = NULL;

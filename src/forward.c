@@ -18,12 +18,21 @@ struct forwarder {
     char addr[300];
 };
 
+struct fwd_req {
+    cluster_done_fn done;
+    void *arg;
+    struct link *link;
+    struct fwd_req *prev, *next; /* on the link, oldest first */
+    uint64_t sent_us;
+};
+
 /* What hiredis keeps for one connection: whether it ever connected decides
  * if a command lost with it may have run. */
 struct link {
     struct forwarder *f;
     bool connected;
-    unsigned refs; /* the context's own, plus one per command */
+    unsigned refs;               /* the context's own, plus one per command */
+    struct fwd_req *head, *tail; /* commands waiting for their reply */
 };
 
 static void link_unref(struct link *l)
@@ -31,12 +40,6 @@ static void link_unref(struct link *l)
     if (--l->refs == 0)
         free(l);
 }
-
-struct fwd_req {
-    cluster_done_fn done;
-    void *arg;
-    struct link *link;
-};
 
 static void reply_to_resp(struct buf *out, const redisReply *r)
 {
@@ -71,8 +74,17 @@ static void reply_to_resp(struct buf *out, const redisReply *r)
 static void forward_reply_cb(redisAsyncContext *ac, void *r, void *privdata)
 {
     struct fwd_req *req = privdata;
+    struct link *l = req->link;
     struct buf out = {0};
 
+    if (req->prev != NULL)
+        req->prev->next = req->next;
+    else
+        l->head = req->next;
+    if (req->next != NULL)
+        req->next->prev = req->prev;
+    else
+        l->tail = req->prev;
     if (r == NULL) {
         req->done(req->arg,
                   req->link->connected ? CLUSTER_UNKNOWN : CLUSTER_NOT_LEADER,
@@ -156,15 +168,48 @@ struct forwarder *forwarder_new(uv_loop_t *loop, const char *password)
     return f;
 }
 
-void forwarder_retarget(struct forwarder *f, const char *addr)
+/* Let go of the connection now. redisAsyncDisconnect() would wait for
+ * every reply, which a leader cut off or stopped never sends: free the
+ * context instead, which completes each command on it with a NULL reply
+ * (here, or right after the hiredis callback this is called from). hiredis
+ * then calls the disconnect callback only for a context that connected:
+ * the context's reference on a link that never did is dropped here. */
+static void link_drop(struct forwarder *f)
 {
     redisAsyncContext *ac = f->ac;
+    struct link *l = ac->data;
+    bool connected = l->connected;
 
-    if (ac == NULL || (addr != NULL && strcmp(addr, f->addr) == 0))
-        return;
-    ((struct link *)ac->data)->f = NULL;
+    l->f = NULL;
     f->ac = NULL;
-    redisAsyncDisconnect(ac);
+    redisAsyncFree(ac);
+    if (!connected)
+        link_unref(l);
+}
+
+void forwarder_retarget(struct forwarder *f, const char *addr)
+{
+    if (f->ac != NULL && (addr == NULL || strcmp(addr, f->addr) != 0))
+        link_drop(f);
+}
+
+void forwarder_expire(struct forwarder *f, uint64_t timeout_us)
+{
+    const struct link *l;
+    uint64_t waited;
+
+    if (f->ac == NULL)
+        return;
+    l = f->ac->data;
+    if (l->head == NULL)
+        return;
+    waited = clock_mono_us() - l->head->sent_us;
+    if (waited < timeout_us)
+        return;
+    log_warning("the leader at %s has not answered a relayed command for "
+                "%llu ms; dropping the connection to it",
+                f->addr, (unsigned long long)(waited / 1000));
+    link_drop(f);
 }
 
 void forwarder_free(struct forwarder *f)
@@ -179,19 +224,32 @@ int forwarder_send(struct forwarder *f, const char *addr, int argc,
                    void *arg)
 {
     struct fwd_req *req;
+    struct link *l;
 
-    forwarder_retarget(f, addr);
+    /* The leader moved: commands the old connection held that were never
+     * sent come back to wait for a leader; this one queues after them. */
+    if (f->ac != NULL && strcmp(addr, f->addr) != 0) {
+        link_drop(f);
+        return CLUSTER_NOT_LEADER;
+    }
     if (f->ac == NULL && forwarder_connect(f, addr) != 0)
         return CLUSTER_NOT_LEADER;
     req = xcalloc(1, sizeof(*req));
     req->done = done;
     req->arg = arg;
-    req->link = f->ac->data;
+    req->link = l = f->ac->data;
     if (redisAsyncCommandArgv(f->ac, forward_reply_cb, req, argc, argv, lens) !=
         REDIS_OK) {
         free(req);
         return CLUSTER_NOT_LEADER;
     }
-    req->link->refs++;
+    l->refs++;
+    req->sent_us = clock_mono_us();
+    req->prev = l->tail;
+    if (l->tail != NULL)
+        l->tail->next = req;
+    else
+        l->head = req;
+    l->tail = req;
     return CLUSTER_OK;
 }

@@ -461,6 +461,9 @@ static void timer_cb(uv_timer_t *t)
 {
     struct server *s = t->data;
 
+    /* First, so relayed commands that had not been sent are retried at
+     * once, ahead of any the clients send next. */
+    forwarder_expire(s->forwarder, (uint64_t)s->cfg->request_timeout_ms * 1000);
     dispatch_retry_waiting(s);
     if (!s->stopping)
         return;
@@ -529,11 +532,20 @@ void server_stop(struct server *s, unsigned grace_ms,
     }
 }
 
+/* Commands relayed to a former leader are answered now (UNKNOWN if sent:
+ * they may have run), not whenever it answers; those not sent, and new
+ * ones, go to the new leader or, on this node as leader, run here. While
+ * no leader is known the connection stays: its leader may still answer,
+ * and forwarder_expire() bounds the wait. */
 void server_role_changed(struct server *s)
 {
     const struct member *leader = cluster_leader(s->cluster);
 
-    if (leader != NULL && !cluster_is_leader(s->cluster))
+    if (s->forwarder == NULL) /* not serving yet */
+        return;
+    if (cluster_is_leader(s->cluster))
+        forwarder_retarget(s->forwarder, NULL);
+    else if (leader != NULL)
         forwarder_retarget(s->forwarder, leader->client_addr);
     dispatch_retry_waiting(s);
 }
@@ -542,6 +554,7 @@ void server_destroy(struct server *s)
 {
     if (s->forwarder != NULL)
         forwarder_free(s->forwarder);
+    s->forwarder = NULL;
     if (s->cursors != NULL)
         scan_cursors_free(s->cursors);
     uv_close((uv_handle_t *)&s->timer, NULL);

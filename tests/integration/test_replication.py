@@ -9,6 +9,7 @@ daemon breaks it.
 import os
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -657,3 +658,150 @@ def test_no_quorum_errors_instead_of_ok_or_stale(tmp_path, clusters,
     ro = readonly_client(survivor)
     assert ro.get("before") is not None
     ro.close()
+
+
+# --- relayed commands when the leader stops answering ----------------------
+
+
+def relay_pipeline(node, tag):
+    """Send SET, INCR, GET in one pipeline through @node, whose relay to the
+    leader is open; returns (seconds, replies), error codes in place of
+    error replies."""
+    pipe = node.client(timeout=30).pipeline(transaction=False)
+    pipe.set(f"{tag}:k", "v").incr(f"{tag}:n").get(f"{tag}:k")
+    t0 = time.monotonic()
+    try:
+        replies = pipe.execute(raise_on_error=False)
+    except redis.RedisError as e:
+        replies = [repr(e)]
+    replies = [error_code(r) if isinstance(r, redis.ResponseError) else r
+               for r in replies]
+    return time.monotonic() - t0, replies
+
+
+def stop_and_check_logs(c):
+    for n in c.nodes:
+        if n.alive():
+            n.signal(signal.SIGCONT)
+            assert n.stop() == 0, n.read_log()[-3000:]
+        log = n.read_log()
+        for bad in ("Sanitizer", "runtime error:"):
+            assert bad not in log, f"{n.name}: {log[-3000:]}"
+
+
+def test_relayed_commands_answered_when_the_leader_stops(tmp_path, clusters):
+    """Both followers relay a pipeline to the leader, which then stops
+    answering (SIGSTOP: its kernel still takes the bytes, only silence
+    tells). Once one follower is elected, each relayed write is answered
+    UNKNOWN (it was sent, it may have run), in command order, the read is
+    retried on the new leader, and new commands work: on the new leader
+    locally, on the other follower through a new relay connection. The
+    request-timeout is long here, so only the change of leader can explain
+    the answers (it used to wait for the old leader to come back)."""
+    c = clusters(tmp_path, 3, extra=["--request-timeout=20000"])
+    old = c.leader()
+    via = [n for n in c.nodes if n is not old]
+    for n in via:
+        assert n.client().set(f"warm:{n.name}", "1") is True
+    old.signal(signal.SIGSTOP)
+    results = {}
+
+    def relay(n):
+        results[n.name] = relay_pipeline(n, n.name)
+    threads = [threading.Thread(target=relay, args=(n,)) for n in via]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    try:
+        new = c.leader()
+        assert new in via, new.name
+        for n in via:
+            took, replies = results[n.name]
+            assert took < 15, (n.name, results)
+            assert len(replies) == 3, (n.name, results)
+            assert replies[0] in (True, "UNKNOWN"), (n.name, results)
+            assert replies[1] == "UNKNOWN" or isinstance(replies[1], int), \
+                (n.name, results)
+            assert replies[2] in (b"v", None), (n.name, results)
+        for n in via:
+            assert n.client(timeout=20).set(f"after:{n.name}", "1") is True
+        print(f"\nrelayed to a stopped leader, {new.name} elected: {results}")
+    finally:
+        old.signal(signal.SIGCONT)
+    wait_for(lambda: old.client(timeout=2).get("after:" + via[0].name),
+             what="the old leader to serve again")
+    stop_and_check_logs(c)
+
+
+def test_relayed_write_answered_within_request_timeout(tmp_path, clusters):
+    """A follower relays a write to a leader that stops answering, and no
+    other leader can be elected (the third node is stopped too): the write
+    is answered UNKNOWN about request-timeout after it was sent, not when
+    (if ever) the leader answers."""
+    c = clusters(tmp_path, 3, extra=["--request-timeout=2000"])
+    old = c.leader()
+    via, other = [n for n in c.nodes if n is not old]
+    assert via.client().set("warm", "1") is True
+    client = via.client(timeout=30)
+    old.signal(signal.SIGSTOP)
+    other.signal(signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        try:
+            reply = client.set("during", "1")
+        except redis.ResponseError as e:
+            reply = error_code(e)
+        except redis.TimeoutError as e:
+            reply = repr(e)
+        took = time.monotonic() - t0
+        print(f"\nrelayed write to a stopped leader, no quorum: {reply!r} "
+              f"after {took:.2f}s")
+        assert reply == "UNKNOWN", (reply, took)
+        assert took < 2.0 + 6, (reply, took)
+    finally:
+        other.signal(signal.SIGCONT)
+        old.signal(signal.SIGCONT)
+    wait_for(lambda: client.set("after", "1"), timeout=30,
+             what="writes through the follower again")
+    stop_and_check_logs(c)
+
+
+def test_unsent_relayed_write_retried_on_the_new_leader(tmp_path, clusters):
+    """A follower that has never relayed anything gets pipelined writes
+    just after the leader stops: its connection to the leader never comes
+    up (the stopped leader's accept queue is full, so the kernel drops the
+    SYN). Once a new leader is elected, the writes, which were never sent,
+    run there in the order sent and are acknowledged, and the connection
+    that never came up is released (an ASan build reports a leak at exit
+    otherwise)."""
+    c = clusters(tmp_path, 3)
+    old = c.leader()
+    via = next(n for n in c.nodes if n is not old)
+    client = via.client(timeout=30)
+    assert client.ping()
+    old.signal(signal.SIGSTOP)
+    filler = []
+    try:
+        # listen(511): at most 512 connections wait to be accepted.
+        for _ in range(600):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", old.port))
+            filler.append(s)
+        pipe = client.pipeline(transaction=False)
+        pipe.set("k", "1").append("k", "2").append("k", "3").get("k")
+        t0 = time.monotonic()
+        try:
+            reply = pipe.execute(raise_on_error=False)
+        except redis.RedisError as e:
+            reply = repr(e)
+        took = time.monotonic() - t0
+        print(f"\nwrites through a follower whose relay never connected: "
+              f"{reply!r} after {took:.2f}s")
+        assert reply == [True, 2, 3, b"123"], (reply, took)
+    finally:
+        for s in filler:
+            s.close()
+        old.signal(signal.SIGCONT)
+    stop_and_check_logs(c)
