@@ -53,7 +53,7 @@ export CASHED="$PWD/build-asan/cashed"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=66"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:exitcode=67"
 rm -f build/pytest.xml
-/usr/bin/python3 -m pytest tests/integration -q -p no:cacheprovider \
+/usr/bin/python3 -m pytest tests/integration tests/jepsen -q -p no:cacheprovider \
     --junitxml=build/pytest.xml "$@"
 if [ -f build/pytest.xml ]; then
     read -r p f s < <(/usr/bin/python3 - build/pytest.xml <<'PY'

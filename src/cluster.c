@@ -696,6 +696,17 @@ static uint64_t current_term(void *arg)
     return c->started ? c->raft.current_term : 0;
 }
 
+/* raft_start() failed: what raft_setup() made goes back once the close,
+ * driven by main()'s last run of the loop, is over. */
+static void start_failed_closed_cb(struct raft *r)
+{
+    struct cluster *c = r->data;
+
+    raft_uv_close(&c->io);
+    raft_uv_tcp_close(&c->transport);
+    fsm_close(&c->fsm);
+}
+
 int cluster_start(struct cluster *c, uv_loop_t *loop, struct config *cfg)
 {
     struct config *f = cfg;
@@ -727,6 +738,7 @@ int cluster_start(struct cluster *c, uv_loop_t *loop, struct config *cfg)
         log_error("cannot start Raft from %s: %s", f->data_dir,
                   raft_errmsg(&c->raft)[0] ? raft_errmsg(&c->raft)
                                            : raft_strerror(rv));
+        raft_close(&c->raft, start_failed_closed_cb);
         return -1;
     }
     c->started = true;

@@ -6,11 +6,13 @@
  * a message an operator can act on; an error the library does return is
  * left for the real start to report. */
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <raft.h>
 #include <raft/uv.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -43,10 +45,54 @@ static int probe_child(struct config *cfg, uint64_t id)
                : 2;
 }
 
+/* The name of a segment canonical/raft set aside as damaged (it renames
+ * such a file corrupt-*), or NULL: the entries in it are gone from the log
+ * the library loads, though this node may have acknowledged them. */
+static char *set_aside_segment(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char *name = NULL;
+
+    if (d == NULL)
+        return NULL;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, "corrupt-", 8) == 0) {
+            name = strdup(e->d_name);
+            break;
+        }
+    }
+    closedir(d);
+    return name;
+}
+
+/* A node that lost acknowledged entries must not vote or lead with what is
+ * left: with one more node down the cluster could lose a committed write.
+ * So it stays down until the operator rebuilds it from the others. */
+static int refuse_set_aside(const struct config *cfg)
+{
+    char *name = set_aside_segment(cfg->data_dir);
+
+    if (name == NULL)
+        return 0;
+    log_error("cannot start: the raft library set aside a damaged log "
+              "segment as %s/%s, so entries this node acknowledged may be "
+              "missing. Remove the member (cashectl member remove %s), move "
+              "%s aside and add the node back empty so it copies the log "
+              "from the others (docs/operations.md)",
+              cfg->data_dir, name, cfg->id, cfg->data_dir);
+    free(name);
+    return -1;
+}
+
 int cluster_probe_log(struct config *cfg, uint64_t id)
 {
-    pid_t pid = fork();
+    pid_t pid;
     int status;
+
+    if (refuse_set_aside(cfg) != 0)
+        return -1;
+    pid = fork();
 
     if (pid < 0)
         return 0; /* no probe; the real start still runs */
@@ -66,7 +112,7 @@ int cluster_probe_log(struct config *cfg, uint64_t id)
      * signal, or a sanitizer's own exit code). */
     if (WIFEXITED(status) &&
         (WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 2))
-        return 0;
+        return refuse_set_aside(cfg);
     log_error("cannot start: the Raft log in %s is corrupt (the raft library "
               "crashed loading it: %s %d). Move the directory aside and let "
               "the node rejoin its cluster, or restore it from a snapshot",

@@ -351,3 +351,49 @@ def test_command_line_exit_status(tmp_path, capsys):
     assert checker.main(["checker", str(bad)]) == 1
     assert "NOT linearizable" in capsys.readouterr().out
     assert checker.main(["checker"]) == 2
+
+
+# --- the harness's own pure helpers ---------------------------------------
+
+
+def test_refusal_verdicts():
+    import harness
+    clear = ("12:00:00.000 raft1 error: cannot start: the Raft log in /d "
+             "is corrupt (the raft library crashed loading it: signal 6)\n")
+    assert harness.refusal_problem(clear, 1) is None
+    assert "signal 6" in harness.refusal_problem(clear, -6)
+    assert "exit status 66" in harness.refusal_problem(clear, 66)
+    asan = clear + "==1==ERROR: LeakSanitizer: detected memory leaks\n" \
+        "SUMMARY: AddressSanitizer: 2568 byte(s) leaked\n"
+    assert "Sanitizer" in harness.refusal_problem(asan, 1)
+    assert "cannot start" in harness.refusal_problem("bye\n", 1)
+    assert harness.refusal_problem(clear, None) == "still running"
+
+
+def test_newest_segment_skips_preallocated_open_segments(tmp_path):
+    import harness
+    assert harness.newest_segment(tmp_path) is None
+    (tmp_path / "0000000000000001-0000000000000001").write_bytes(b"\1" * 80)
+    (tmp_path / "0000000000000002-0000000000000300").write_bytes(b"\1" * 90)
+    assert harness.newest_segment(tmp_path) == \
+        "0000000000000002-0000000000000300"
+    # Open segments are preallocated with zeros; one holding only its
+    # 8-byte format header has no entries yet.
+    (tmp_path / "open-4").write_bytes(b"\1" + b"\0" * 7 + b"\0" * 4096)
+    assert harness.newest_segment(tmp_path) == \
+        "0000000000000002-0000000000000300"
+    (tmp_path / "open-3").write_bytes(b"\1" + b"\0" * 7 + b"\7" * 100
+                                      + b"\0" * 4096)
+    (tmp_path / "metadata1").write_bytes(b"\1" * 32)
+    assert harness.newest_segment(tmp_path) == "open-3"
+    assert harness.used_bytes(tmp_path / "open-3") == 108
+
+
+def test_fault_counts_by_kind_and_leader():
+    import harness
+    faults = [("kill -9", "leader", "raft0", 0, 1),
+              ("kill -9", "random", "raft1", 2, 3),
+              ("pause", "leader, 2.0 s", "raft2", 4, 6),
+              ("kill -9", "leader, two down", "raft3", 7, 8)]
+    assert harness.fault_counts(faults) == \
+        "kill -9: 3 (2 of the leader), pause: 1 (1 of the leader)"
