@@ -12,6 +12,7 @@
 #include "cluster_internal.h"
 #include "codec.h"
 #include "log.h"
+#include "nodelay.h"
 
 #define TICK_MS      20
 #define EXPIRE_BATCH 512
@@ -667,6 +668,7 @@ static int raft_setup(struct cluster *c)
     }
     snprintf(bind, sizeof(bind), "%s:%u", cfg->raft.host, cfg->raft.port);
     raft_uv_tcp_set_bind_address(&c->transport, bind);
+    nodelay_wrap(&c->transport);
     rv = raft_uv_init(&c->io, c->loop, cfg->data_dir, &c->transport);
     if (rv != 0) {
         log_error("cannot open the Raft log in %s: %s", cfg->data_dir,
