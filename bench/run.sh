@@ -475,6 +475,12 @@ phase_b() {
     lg fill redis 1 -p "$rport" -c 50 -P 16 -t 1800 --fill "$keys"
     cashe_wait_healthy
     sleep 2
+    # Memory at rest: a snapshot still being written holds its buffer (and
+    # the log it will trim) for a while after a fast fill.
+    for i in $(seq 120); do
+        redis-cli -p "$lp" info raft | grep -q '^snapshot_in_progress:0' && break
+        sleep 0.5
+    done
     if want memory; then
         for i in 0 1 2; do
             if [ "$i" = "$l" ]; then
