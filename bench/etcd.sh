@@ -37,28 +37,8 @@ install_etcd() {
     fi
 }
 
-port_busy() { # port -> 0 when something listens on it or holds it
-    ss -Htan "( sport = :$1 )" 2>/dev/null | grep -q .
-}
-
-pick_base() { # -> a base port with base..base+5 free
-    local base p ok
-    for _ in $(seq 50); do
-        base=$((12000 + RANDOM % 19990))
-        ok=1
-        for p in $(seq "$base" $((base + 5))); do
-            if port_busy "$p"; then
-                ok=0
-                break
-            fi
-        done
-        [ "$ok" = 1 ] && {
-            echo "$base"
-            return 0
-        }
-    done
-    die "no free ports found in 12000-32000"
-}
+# shellcheck source=bench/ports.sh
+. "$(dirname "$0")/ports.sh"
 
 stop_cluster() { # dir
     local dir=$1 pid pids=() i
@@ -93,7 +73,7 @@ start_cluster() { # dir cpu
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
     stop_cluster "$dir"
-    base=$(pick_base)
+    base=$(pick_base 6) || die "no free ports found in 12000-32000"
     for i in 0 1 2; do
         cluster+="${cluster:+,}etcd$i=http://127.0.0.1:$((base + 2 * i + 1))"
         endpoints+="${endpoints:+,}http://127.0.0.1:$((base + 2 * i))"

@@ -169,22 +169,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port_busy() { ss -Htan "( sport = :$1 )" 2>/dev/null | grep -q .; }
-
-pick_base() { # -> a base port with base .. base+29 free
-    local base p ok
-    for _ in $(seq 50); do
-        base=$((12000 + RANDOM % 19000))
-        ok=1
-        for p in $(seq "$base" $((base + 29))); do
-            port_busy "$p" && { ok=0; break; }
-        done
-        [ "$ok" = 1 ] && { echo "$base"; return 0; }
-    done
-    say "no free ports"
-    exit 1
-}
-base=$(pick_base)
+# shellcheck source=bench/ports.sh
+. bench/ports.sh
+base=$(pick_base 30) || exit 1
 cbase=$base                 # cashe: client cbase+i, Raft cbase+10+i
 rport=$((base + 20))        # redis-server, no fsync
 fport=$((base + 21))        # redis-server, appendfsync always

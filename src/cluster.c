@@ -539,7 +539,7 @@ static void snapshot_tick(struct cluster *c)
      * memory until the next write. An idle leader appends a barrier, whose
      * apply on every node takes the snapshot that trims it. */
     if (cluster_is_leader(c) && !c->stopping && c->in_flight == 0 &&
-        c->fsm.snapshot_bufs == NULL &&
+        !fsm_snapshot_in_progress(&c->fsm) &&
         c->raft.last_applied - c->raft.log.snapshot.last_index >= want)
         (void)cluster_barrier(c, NULL, NULL);
 }
@@ -799,7 +799,7 @@ static void stop_transfer_cb(struct raft_transfer *req)
     s->transfer_done = true;
 }
 
-static bool other_voters(const struct cluster *c)
+bool cluster_has_other_voter(const struct cluster *c)
 {
     for (unsigned i = 0; i < c->raft.configuration.n; i++) {
         const struct raft_server *srv = &c->raft.configuration.servers[i];
@@ -832,7 +832,8 @@ static void stop_timer_cb(uv_timer_t *t)
 
     if (c->in_flight > 0 && !late)
         return;
-    if (!s->transferring && cluster_is_leader(c) && other_voters(c) && !late) {
+    if (!s->transferring && cluster_is_leader(c) &&
+        cluster_has_other_voter(c) && !late) {
         s->transfer.data = s;
         if (raft_transfer(&c->raft, &s->transfer, 0, stop_transfer_cb) == 0) {
             log_notice("stopping: handing leadership over");

@@ -3,6 +3,7 @@
 #ifndef CASHE_CLUSTER_INTERNAL_H
 #define CASHE_CLUSTER_INTERNAL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "cluster.h"
@@ -26,6 +27,10 @@ void join_close(struct cluster *c);
 /* Load the log of an existing data directory in a child process first.
  * Returns -1, after logging why, when the library crashed loading it. */
 int cluster_probe_log(struct config *cfg, uint64_t id);
+
+/* Whether a voter other than this node is in the configuration: someone to
+ * hand leadership to. */
+bool cluster_has_other_voter(const struct cluster *c);
 
 /* Fail every queued administration request (stop). */
 void admin_abort(struct cluster *c);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cluster.h"
+#include "cluster_internal.h"
 #include "diskwatch.h"
 #include "log.h"
 
@@ -162,17 +163,6 @@ static void transfer_cb(struct raft_transfer *req)
     w->transferring = false;
 }
 
-static bool has_other_voter(const struct cluster *c)
-{
-    for (unsigned i = 0; i < c->raft.configuration.n; i++) {
-        const struct raft_server *s = &c->raft.configuration.servers[i];
-
-        if (s->id != c->id && s->role == RAFT_VOTER)
-            return true;
-    }
-    return false;
-}
-
 /* A full leader would make the whole cluster refuse writes: hand over to
  * the most up-to-date voter (Raft picks it), retrying while still full. */
 static void hand_over(struct diskwatch *w)
@@ -180,7 +170,8 @@ static void hand_over(struct diskwatch *w)
     struct cluster *c = w->cluster;
     uint64_t now = clock_mono_us();
 
-    if (w->transferring || now < w->next_transfer_us || !has_other_voter(c))
+    if (w->transferring || now < w->next_transfer_us ||
+        !cluster_has_other_voter(c))
         return;
     w->next_transfer_us = now + TRANSFER_RETRY_US;
     w->transfer.data = w;

@@ -10,6 +10,7 @@
 #define CASHE_FSM_H
 
 #include <raft.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -57,6 +58,12 @@ void fsm_init(struct fsm *f);
  * from using it: such an @io is marked version 2 here. */
 void fsm_use_io(struct fsm *f, struct raft_io *io);
 void fsm_close(struct fsm *f);
+
+/* A snapshot has been taken and Raft has not finalized it yet. */
+static inline bool fsm_snapshot_in_progress(const struct fsm *f)
+{
+    return f->snapshot_bufs != NULL;
+}
 
 /* What raft_apply()'s callback receives as its result: the buffer the reply
  * went to (see before_apply). */

@@ -177,9 +177,9 @@ static void section_raft(struct server *s, struct buf *o)
                (unsigned long long)(c->started ? c->raft.commit_index : 0),
                (unsigned long long)(c->started ? c->raft.last_applied : 0),
                (unsigned long long)(c->started ? raft_last_index(&c->raft) : 0),
-               snap, c->fsm.snapshot_bufs != NULL, c->fsm.rev, s->cfg->data_dir,
-               dir_bytes(s->cfg->data_dir), diskwatch_full(&c->disk),
-               (unsigned long long)c->disk.space.free,
+               snap, fsm_snapshot_in_progress(&c->fsm), c->fsm.rev,
+               s->cfg->data_dir, dir_bytes(s->cfg->data_dir),
+               diskwatch_full(&c->disk), (unsigned long long)c->disk.space.free,
                (unsigned long long)c->disk.space.reserve, m->n);
     for (size_t i = 0; i < m->n; i++) {
         buf_printf(o,

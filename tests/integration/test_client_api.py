@@ -786,3 +786,23 @@ def test_redis_benchmark_leader_and_follower(shared_cluster):
     print(f"redis-benchmark rps leader {on_leader} follower {on_follower}")
     # INCR ran 2000 times on the shared key "key:__rand_int__" each round.
     assert int(lead.client().get("counter:__rand_int__")) == 4000
+
+
+def test_pipelined_writes_reach_raft_in_batches(node1):
+    """Writes that arrive in one loop iteration go to Raft as one request:
+    a pipeline of 2000 SETs takes far fewer raft_apply calls than writes,
+    and every reply is still the write's own."""
+    r = node1.client()
+    before = r.info("stats")
+    pipe = r.pipeline(transaction=False)
+    for i in range(2000):
+        pipe.set(f"batch{i}", i)
+        pipe.incr("batch-counter")
+    replies = pipe.execute()
+    assert replies[0::2] == [True] * 2000
+    assert replies[1::2] == list(range(1, 2001))
+    after = r.info("stats")
+    proposals = after["proposals"] - before["proposals"]
+    batches = after["proposal_batches"] - before["proposal_batches"]
+    assert proposals >= 4000
+    assert 0 < batches * 4 < proposals, (proposals, batches)
