@@ -51,6 +51,7 @@ done
 echo "== integration tests (build-asan/cashed)"
 export CASHED="$PWD/build-asan/cashed"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=66"
+export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:exitcode=67"
 rm -f build/pytest.xml
 /usr/bin/python3 -m pytest tests/integration tests/jepsen -q -p no:cacheprovider \

@@ -534,14 +534,6 @@ static void snapshot_tick(struct cluster *c)
     want = diskwatch_snapshot_threshold(&c->disk, want);
     if (want != c->raft.snapshot.threshold)
         raft_set_snapshot_threshold(&c->raft, (unsigned)want);
-    /* Raft looks at the threshold only after applying entries: when writes
-     * stop while a snapshot is being written, the log since then stays in
-     * memory until the next write. An idle leader appends a barrier, whose
-     * apply on every node takes the snapshot that trims it. */
-    if (cluster_is_leader(c) && !c->stopping && c->in_flight == 0 &&
-        !fsm_snapshot_in_progress(&c->fsm) &&
-        c->raft.last_applied - c->raft.log.snapshot.last_index >= want)
-        (void)cluster_barrier(c, NULL, NULL);
 }
 
 static void tick_cb(uv_timer_t *t)
