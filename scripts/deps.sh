@@ -4,7 +4,7 @@
 set -eu
 
 PACKAGES="meson ninja-build pkg-config gcc libc6-dev clang-format
-libraft-dev libuv1-dev libinih-dev libhiredis-dev zlib1g-dev
+libraft-dev libuv1-dev libinih-dev libhiredis-dev zlib1g-dev libjemalloc-dev
 libsystemd-dev libcmocka-dev libfuse3-dev fuse3
 redis-tools redis-server python3 python3-pytest python3-redis procps
 iproute2 nftables gnuplot-nox

@@ -15,6 +15,7 @@
 #include "nodelay.h"
 
 #define TICK_MS      20
+#define IDLE_TICKS   (1000 / TICK_MS) /* a second with nothing applied */
 #define EXPIRE_BATCH 512
 
 /* A proposal in flight, on the cluster's list in log order. A command's
@@ -517,23 +518,42 @@ static void role_tick(struct cluster *c)
 
 /* A snapshot costs in proportion to the keyspace, the log between two in
  * proportion to the writes: with many keys, space snapshots out to one per
- * quarter of the key count, so their cost per write stays flat, but at
- * most 8x the configured threshold, which bounds the log kept in memory. */
+ * key count's worth of entries, so a write pays for re-encoding about one
+ * key, but at most 8x the configured threshold, which bounds the log kept in
+ * memory. */
 static void snapshot_tick(struct cluster *c)
 {
     uint64_t min = c->cfg->snapshot_threshold;
-    uint64_t want = store_count(c->fsm.store) / 4;
+    uint64_t want = store_count(c->fsm.store);
+    bool idle;
 
+    if (c->raft.last_applied != c->idle_applied) {
+        c->idle_applied = c->raft.last_applied;
+        c->idle_ticks = 0;
+    } else if (c->idle_ticks < IDLE_TICKS) {
+        c->idle_ticks++;
+    }
+    idle = c->idle_ticks >= IDLE_TICKS;
     if (c->snapshot_forced > 0)
         return; /* cluster_snapshot() holds the threshold at 1 */
 
-    if (want > min * 8)
+    if (want > min * 8 || idle)
         want = min * 8;
-    if (want < min)
+    if (want < min || idle)
         want = min;
     want = diskwatch_snapshot_threshold(&c->disk, want);
     if (want != c->raft.snapshot.threshold)
         raft_set_snapshot_threshold(&c->raft, (unsigned)want);
+    /* Once per snapshot index, so a barrier that took none (one was under
+     * way, the disk is full) is not repeated every tick; never during a
+     * leadership transfer, whose target must catch up with the log. */
+    if (idle && cluster_is_leader(c) && !c->stopping && c->in_flight == 0 &&
+        c->raft.transfer == NULL && !fsm_snapshot_in_progress(&c->fsm) &&
+        c->raft.last_applied - c->raft.log.snapshot.last_index >= want &&
+        c->idle_barrier_snap != c->raft.log.snapshot.last_index + 1) {
+        c->idle_barrier_snap = c->raft.log.snapshot.last_index + 1;
+        (void)cluster_barrier(c, NULL, NULL);
+    }
 }
 
 static void tick_cb(uv_timer_t *t)

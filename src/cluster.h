@@ -77,6 +77,13 @@ struct cluster {
     struct proposal *flight_tail;
     struct proposal *flight_cursor; /* last one whose entry began to apply */
     unsigned snapshot_forced;       /* CASHE SNAPSHOT requests under way */
+    /* When writes stop, the log since the last snapshot would stay in
+     * memory until the next write: after a second with nothing applied the
+     * threshold drops to the configured one, and the leader appends one
+     * barrier, whose apply takes the snapshot on every node. */
+    uint64_t idle_applied;      /* last_applied at the previous tick */
+    unsigned idle_ticks;        /* ticks since last_applied last moved */
+    uint64_t idle_barrier_snap; /* snapshot index when the last one went */
 
     uv_timer_t tick;      /* role changes, expiry, joins, status */
     uv_prepare_t prepare; /* applies the queue; a barrier for lone reads */

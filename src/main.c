@@ -125,13 +125,16 @@ int main(int argc, char **argv)
     int rv;
 
     signal(SIGPIPE, SIG_IGN);
-    /* The library's pool threads allocate a snapshot-sized buffer now and
-     * then (compression): with per-thread arenas and glibc's sliding mmap
+#ifndef CASHE_JEMALLOC
+    /* With glibc's malloc (jemalloc's settings are in malloc_conf.c): the
+     * library's pool threads allocate a snapshot-sized buffer now and then
+     * (compression); with per-thread arenas and glibc's sliding mmap
      * threshold, each thread then keeps tens of MB it no longer uses. One
      * extra arena, and large blocks always mapped (so freeing returns them),
      * keep the footprint near the keyspace. */
     mallopt(M_ARENA_MAX, 2);
     mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
+#endif
     if (parse_config(&d.cfg, argc, argv) != 0)
         return 2;
     if (d.cfg.help) {

@@ -193,3 +193,26 @@ def test_run_sh_smoke(tmp_path):
     assert {x["workload"] for x in rows} >= {"set", "get", "get-readonly",
                                              "failover", "rss", "snapshot"}
     assert (out / "report.md").exists()
+
+
+def test_optimized_build_allocates_with_jemalloc(tmp_path):
+    # The RSS target rests on jemalloc and the settings in
+    # src/malloc_conf.c: the optimized build (scripts/build.sh, the one
+    # bench/ and the package use) must link it and read them. The
+    # background purging thread exists only if malloc_conf was read.
+    cashed = os.path.join(ROOT, "build", "cashed")
+    assert os.path.exists(cashed), "scripts/build.sh builds build/cashed"
+    ldd = subprocess.run(["ldd", cashed], capture_output=True, text=True)
+    assert "libjemalloc" in ldd.stdout, ldd.stdout
+    n = Node(str(tmp_path), "raft0")
+    n.args = lambda a=n.args: [cashed] + a()[1:]
+    n.start()
+    try:
+        task = f"/proc/{n.proc.pid}/task"
+        names = [open(f"{task}/{t}/comm").read().strip()
+                 for t in os.listdir(task)]
+        assert "jemalloc_bg_thd" in names, names
+        cl = n.client()
+        assert cl.set("k", "v") and cl.get("k") == b"v"
+    finally:
+        assert n.stop() == 0

@@ -428,6 +428,48 @@ def test_stopped_follower_catches_up_by_snapshot(tmp_path, clusters):
     c.wait_members(3)
 
 
+def test_idle_cluster_trims_its_log_with_a_snapshot(tmp_path, clusters):
+    # Raft looks at the snapshot threshold only when it applies entries:
+    # writes that stop short of it would keep their log in memory until
+    # the next write. After a second with nothing applied every node takes
+    # a snapshot of what the log holds beyond the configured threshold.
+    c = clusters(tmp_path, 3, extra=["--snapshot-threshold=100"])
+    leader = c.leader()
+    cl = leader.client()
+
+    def applied(n):
+        return int(n.info()["last_applied"])
+
+    def snap(n):
+        return int(n.info()["snapshot_index"])
+
+    pipe = cl.pipeline(transaction=False)
+    for i in range(2000):
+        pipe.set(f"idle:{i}", "v")
+    pipe.execute()
+    # With 2000 keys the threshold under writes is 800 entries (8x the
+    # configured one): once the log since the last snapshot is under 100,
+    # the 300 writes below take no snapshot of their own.
+    for n in c.nodes:
+        wait_for(lambda: applied(n) - snap(n) < 100, timeout=10,
+                 what=f"log trimmed on {n.name}")
+    time.sleep(1.2)
+    pipe = cl.pipeline(transaction=False)
+    for i in range(300):
+        pipe.set(f"idle:{i}", "w")
+    pipe.execute()
+    last = applied(leader)
+    before = {n.name: snap(n) for n in c.nodes}
+    assert all(last - b >= 300 for b in before.values()), (last, before)
+    for n in c.nodes:
+        wait_for(lambda: snap(n) >= last, timeout=10,
+                 what=f"idle snapshot past {last} on {n.name}")
+    # Once trimmed, an idle cluster stays quiet: no barrier every second.
+    time.sleep(2.5)
+    assert applied(leader) <= last + 1, (applied(leader), last)
+    cl.close()
+
+
 # --- 6. TTL -----------------------------------------------------------------
 
 
