@@ -68,7 +68,7 @@ static const struct option_def options[] = {
          "require AUTH with this password (prefer the file to the flag)"),
     TEXT("log-level", OPT_LEVEL, log_level, "LEVEL", "notice",
          "debug, info, notice, warning or error"),
-    NUM("election-timeout", OPT_UINT, election_timeout_ms, "MS", "1000", 1,
+    NUM("election-timeout", OPT_UINT, election_timeout_ms, "MS", "800", 1,
         UINT_MAX, "Raft election timeout in milliseconds"),
     NUM("heartbeat-timeout", OPT_UINT, heartbeat_timeout_ms, "MS", "100", 1,
         UINT_MAX, "Raft heartbeat interval in milliseconds"),

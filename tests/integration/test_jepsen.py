@@ -96,7 +96,7 @@ def test_kill9_5_nodes(tmp_path):
 
 def test_pause_leader_and_random_node(tmp_path):
     """SIGSTOP of the leader and of a random node, in turn, for 1.5 to 4
-    election timeouts (1 s by default), then SIGCONT."""
+    election timeouts (800 ms by default), then SIGCONT."""
     run = run_schedule(tmp_path, 3, clients=5, keys=3, nemesis="pause",
                        interval=2.0)
     assert_clean(run)

@@ -303,7 +303,7 @@ def election_timeout_s(cluster):
     for arg in getattr(cluster, "extra", []):
         if arg.startswith("--election-timeout="):
             return int(arg.split("=", 1)[1]) / 1000
-    return 1.0
+    return 0.8  # cashed's default
 
 
 def health(cluster):

@@ -71,7 +71,7 @@ static void test_defaults(void **state)
     assert_null(c.password);
     assert_null(c.config_file);
     assert_string_equal(c.log_level, "notice");
-    assert_int_equal(c.election_timeout_ms, 1000);
+    assert_int_equal(c.election_timeout_ms, 800);
     assert_int_equal(c.heartbeat_timeout_ms, 100);
     assert_int_equal(c.snapshot_threshold, 8192);
     assert_int_equal(c.snapshot_trailing, 4096);
@@ -171,7 +171,7 @@ static void test_set_rejects(void **state)
 
     /* Nothing was changed by a rejected value. */
     assert_int_equal(c.max_key_size, 64 * 1024);
-    assert_int_equal(c.election_timeout_ms, 1000);
+    assert_int_equal(c.election_timeout_ms, 800);
     assert_string_equal(c.id, "raft0");
     assert_string_equal(c.log_level, "notice");
     assert_string_equal(c.listenaddr, ":3000");
@@ -688,7 +688,7 @@ static void test_usage(void **state)
     assert_non_null(strstr(text, "(default: raft0)"));
     assert_non_null(strstr(text, "(default: :3000)"));
     assert_non_null(strstr(text, "(default: 64k)"));
-    assert_non_null(strstr(text, "(default: 1000)"));
+    assert_non_null(strstr(text, "(default: 800)"));
     assert_non_null(strstr(text, "./cashe-data/<id>"));
     assert_non_null(strstr(text, "/tmp/cashe-<id>.sock"));
     free(text);
