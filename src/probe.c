@@ -1,4 +1,5 @@
-/* Load the Raft log once in a child process before the real start.
+/* Load the Raft log once in a child process before the real start, after
+ * looking for damage the library would not see (segment.h).
  *
  * canonical/raft 0.15 aborts with a double free while loading an open
  * segment that ends inside its entries (a torn or corrupted tail), instead
@@ -14,12 +15,15 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "cluster_internal.h"
 #include "log.h"
+#include "segment.h"
 
 static int probe_child(struct config *cfg, uint64_t id)
 {
@@ -85,12 +89,68 @@ static int refuse_set_aside(const struct config *cfg)
     return -1;
 }
 
+/* Whether the segment file @name in @dir is damaged before its end. */
+static int segment_damaged(const char *dir, const char *name,
+                           struct segment_damage *dmg)
+{
+    char path[4096];
+    struct stat st;
+    void *p;
+    int fd, found = 0;
+
+    if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
+        return 0;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0; /* the library's own load reports what it cannot read */
+    if (fstat(fd, &st) == 0 && st.st_size > 0) {
+        p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p != MAP_FAILED) {
+            found = segment_find_damage(p, (size_t)st.st_size, dmg);
+            munmap(p, (size_t)st.st_size);
+        }
+    }
+    close(fd);
+    return found;
+}
+
+/* libraft takes a failing batch in an open segment for the torn end of a
+ * write and drops it and all after it; when intact batches follow, those
+ * are entries this node acknowledged (segment.h). Same remedy as a
+ * segment the library set aside. */
+static int refuse_damaged_segment(const struct config *cfg)
+{
+    DIR *d = opendir(cfg->data_dir);
+    struct dirent *e;
+    struct segment_damage dmg;
+    int rv = 0;
+
+    if (d == NULL)
+        return 0;
+    while (rv == 0 && (e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, "open-", 5) != 0 ||
+            !segment_damaged(cfg->data_dir, e->d_name, &dmg))
+            continue;
+        log_error("cannot start: log segment %s/%s is damaged at byte %zu, "
+                  "and intact entries follow at byte %zu: not the torn end "
+                  "of a write, so the raft library would drop entries this "
+                  "node acknowledged. Remove the member (cashectl member "
+                  "remove %s), move %s aside and add the node back empty so "
+                  "it copies the log from the others (docs/operations.md)",
+                  cfg->data_dir, e->d_name, dmg.at, dmg.intact_at, cfg->id,
+                  cfg->data_dir);
+        rv = -1;
+    }
+    closedir(d);
+    return rv;
+}
+
 int cluster_probe_log(struct config *cfg, uint64_t id)
 {
     pid_t pid;
     int status;
 
-    if (refuse_set_aside(cfg) != 0)
+    if (refuse_set_aside(cfg) != 0 || refuse_damaged_segment(cfg) != 0)
         return -1;
     pid = fork();
 

@@ -3,6 +3,7 @@
 # run each on its seed corpus for FUZZ_SECONDS (default 20) seconds.
 #
 #   tests/fuzz/run.sh [target...]     targets: resp codec snapshot names
+#                                     segment
 #
 # Environment: FUZZ_SECONDS, FUZZ_BUILD (default build-fuzz), FUZZ_JOBS
 # (parallel fuzzing processes per target, default 1), FUZZ_ARGS (more
@@ -16,7 +17,7 @@ secs=${FUZZ_SECONDS:-20}
 build=$(realpath -m "${FUZZ_BUILD:-build-fuzz}")
 jobs=${FUZZ_JOBS:-1}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(resp codec snapshot names)
+[ ${#targets[@]} -gt 0 ] || targets=(resp codec snapshot names segment)
 
 if ! command -v clang >/dev/null; then
     echo "run.sh: clang not installed (apt-get install clang" \

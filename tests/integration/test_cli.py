@@ -311,6 +311,40 @@ def test_open_segment_cut_to_half_its_size(killed_node):
     assert killed_node.stop() == 0
 
 
+def test_open_segment_damaged_before_its_end(tmp_path):
+    """A byte flipped inside an open segment, with intact batches after it:
+    libraft 0.15 would take the damaged batch for a torn write and start
+    without it and everything after, acknowledged writes included, without
+    a word. cashed checks the batches itself and refuses to start."""
+    node = Node(str(tmp_path), "raft0")
+    node.start()
+    wait_for(lambda: node.role() == "leader", what="leader")
+    r = node.client()
+    for i in range(40):  # one write, one batch
+        assert r.set(f"acked{i}", f"value-{i}" * 10)
+    node.kill()
+    (newest,) = open_segments_with_data(node.data_dir)[-1:]
+    whole = copy_state(node, "whole")
+    data = copy_state(node, "flipped")
+    path = os.path.join(data, newest)
+    with open(path, "r+b") as f:
+        used = len(f.read().rstrip(b"\0"))
+        f.seek(used // 2)
+        byte = f.read(1)
+        f.seek(used // 2)
+        f.write(bytes([byte[0] ^ 0x01]))
+    state, rc, out = start_from(node, data)
+    assert state == "exited", "started without the entries after the damage"
+    assert rc == 1, out
+    assert "cannot start" in out and newest in out, out
+    assert "intact entries follow" in out, out
+    # The same log undamaged starts with every acknowledged write.
+    state, proc, _ = start_from(node, whole)
+    assert state == "serving"
+    assert node.client().dbsize() == 40
+    assert node.stop() == 0
+
+
 def test_open_segment_cut_inside_its_entries(killed_node):
     """libraft 0.15 aborts (double free) loading an open segment that ends
     inside its entries; cashed loads the log in a child process first and

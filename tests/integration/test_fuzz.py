@@ -13,7 +13,7 @@ import pytest
 from conftest import ROOT
 
 RUN = os.path.join(ROOT, "tests", "fuzz", "run.sh")
-TARGETS = ["resp", "codec", "snapshot", "names"]
+TARGETS = ["resp", "codec", "snapshot", "names", "segment"]
 SECONDS = os.environ.get("FUZZ_SECONDS", "10")
 
 
