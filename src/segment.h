@@ -15,8 +15,8 @@
  * batches of
  *
  *   u32 header checksum, u32 data checksum
- *   header: u64 n (entries), n x { u64 term, u8 type, 3 zero bytes,
- *           u32 payload size }
+ *   header: u64 n (entries), n x { u64 term, u8 type, 3 unused bytes
+ *           (not always zero), u32 payload size }
  *   data:   the n payloads, each padded with zeros to a multiple of 8
  *
  * and zeros after the last batch. The checksums are CRC-32 (polynomial
