@@ -100,10 +100,11 @@ static int segment_damaged(const char *dir, const char *name,
 
     if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
         return 0;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* Non-blocking: a FIFO under that name must not hang the start. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return 0; /* the library's own load reports what it cannot read */
-    if (fstat(fd, &st) == 0 && st.st_size > 0) {
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
         p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (p != MAP_FAILED) {
             found = segment_find_damage(p, (size_t)st.st_size, dmg);
