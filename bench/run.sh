@@ -463,11 +463,20 @@ phase_b() {
     cashe_wait_healthy
     sleep 2
     # Memory at rest: a snapshot still being written holds its buffer (and
-    # the log it will trim) for a while after a fast fill.
+    # the log it will trim) for a while after a fast fill; a second after
+    # the last write each node snapshots a log longer than the default
+    # snapshot-threshold (8192). Wait for that on the leader, then for the
+    # allocator to hand the freed pages back (jemalloc's dirty_decay_ms,
+    # src/malloc_conf.c).
     for i in $(seq 120); do
-        redis-cli -p "$lp" info raft | grep -q '^snapshot_in_progress:0' && break
+        redis-cli -p "$lp" info raft | tr -d '\r' | awk -F: '
+            $1 == "snapshot_in_progress" { p = $2 }
+            $1 == "snapshot_index" { s = $2 }
+            $1 == "last_applied" { a = $2 }
+            END { exit !(p == 0 && a - s <= 8192) }' && break
         sleep 0.5
     done
+    sleep 1.5
     if want memory; then
         for i in 0 1 2; do
             if [ "$i" = "$l" ]; then
