@@ -333,16 +333,20 @@ def test_open_segment_damaged_before_its_end(tmp_path):
         byte = f.read(1)
         f.seek(used // 2)
         f.write(bytes([byte[0] ^ 0x01]))
-    state, rc, out = start_from(node, data)
-    assert state == "exited", "started without the entries after the damage"
-    assert rc == 1, out
-    assert "cannot start" in out and newest in out, out
-    assert "intact entries follow" in out, out
-    # The same log undamaged starts with every acknowledged write.
-    state, proc, _ = start_from(node, whole)
-    assert state == "serving"
-    assert node.client().dbsize() == 40
-    assert node.stop() == 0
+    try:
+        state, rc, out = start_from(node, data)
+        assert state == "exited", "started without the entries after the damage"
+        assert rc == 1, out
+        assert "cannot start" in out and newest in out, out
+        assert "intact entries follow" in out, out
+        # The same log undamaged starts with every acknowledged write.
+        state, proc, _ = start_from(node, whole)
+        assert state == "serving"
+        assert node.client().dbsize() == 40
+        assert node.stop() == 0
+    finally:
+        if node.proc.poll() is None:
+            node.kill()
 
 
 def test_open_segment_cut_inside_its_entries(killed_node):
