@@ -3,6 +3,7 @@
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +154,26 @@ static struct buf *before_apply(void *arg)
     reads_finish(&p->reads, CLUSTER_OK);
     buf_reset(&p->reply);
     return &p->reply;
+}
+
+/* fsm hook: the entry @ahead after the one applying now, read from the
+ * library's in-memory log (struct raft_log: a ring of entries from index
+ * offset + 1, slots [front, back)), only while the log holds it. */
+static const struct raft_buffer *peek_entry(void *arg, unsigned ahead)
+{
+    struct cluster *c = arg;
+    const struct raft_log *l = &c->raft.log;
+    raft_index index = raft_last_applied(&c->raft) + 1 + ahead;
+    const struct raft_entry *e;
+    size_t n;
+
+    if (l->entries == NULL || l->size == 0 || index <= l->offset)
+        return NULL;
+    n = l->back >= l->front ? l->back - l->front : l->size - l->front + l->back;
+    if (index - l->offset > n)
+        return NULL;
+    e = &l->entries[(l->front + (size_t)(index - l->offset - 1)) % l->size];
+    return e->type == RAFT_COMMAND ? &e->buf : NULL;
 }
 
 /* fsm hook, once the entry applied: its reply is complete. The proposer
@@ -516,15 +537,20 @@ static void role_tick(struct cluster *c)
         c->role_changed(c->role_changed_arg);
 }
 
-/* A snapshot costs in proportion to the keyspace, the log between two in
- * proportion to the writes: with many keys, space snapshots out to one per
- * key count's worth of entries, so a write pays for re-encoding about one
- * key, but at most 8x the configured threshold, which bounds the log kept in
- * memory. */
+/* A snapshot re-encodes every key, and the fork it runs in makes the node
+ * copy each page it writes next: its cost grows with the keyspace, the log
+ * between two with the writes. With many keys, snapshots are spaced out to
+ * one per twice the key count in entries, so a write pays for re-encoding
+ * half a key, but at most 32x the configured threshold: 262144 entries by
+ * default, about 64 MB of 100-byte writes held in memory, the size below
+ * which Redis never rewrites its append-only file either. */
+#define SNAPSHOT_KEYS_FACTOR 2
+#define SNAPSHOT_MAX_FACTOR  32
+
 static void snapshot_tick(struct cluster *c)
 {
     uint64_t min = c->cfg->snapshot_threshold;
-    uint64_t want = store_count(c->fsm.store);
+    uint64_t want = store_count(c->fsm.store) * SNAPSHOT_KEYS_FACTOR;
     bool idle;
 
     if (c->raft.last_applied != c->idle_applied) {
@@ -537,10 +563,12 @@ static void snapshot_tick(struct cluster *c)
     if (c->snapshot_forced > 0)
         return; /* cluster_snapshot() holds the threshold at 1 */
 
-    if (want > min * 8 || idle)
-        want = min * 8;
+    if (want > min * SNAPSHOT_MAX_FACTOR || idle)
+        want = min * SNAPSHOT_MAX_FACTOR;
     if (want < min || idle)
         want = min;
+    if (want > UINT_MAX)
+        want = UINT_MAX; /* the library keeps it in an unsigned */
     want = diskwatch_snapshot_threshold(&c->disk, want);
     if (want != c->raft.snapshot.threshold)
         raft_set_snapshot_threshold(&c->raft, (unsigned)want);
@@ -695,10 +723,15 @@ static int raft_setup(struct cluster *c)
                   c->io.errmsg);
         return -1;
     }
+    /* lz4 would run on every snapshot, on the cores that serve requests;
+     * a snapshot file is about the size of the keyspace either way, and
+     * one written compressed by an older node still loads. */
+    (void)raft_uv_set_snapshot_compression(&c->io, false);
     fsm_init(&c->fsm);
     fsm_use_io(&c->fsm, &c->io);
     c->fsm.before_apply = before_apply;
     c->fsm.after_apply = after_apply;
+    c->fsm.peek = peek_entry;
     c->fsm.before_apply_arg = c;
     rv = raft_init(&c->raft, &c->io, &c->fsm.raft_fsm, c->id,
                    cfg->advertise_raft);

@@ -137,3 +137,28 @@ void codec_command_free(struct codec_command *cmd)
     cmd->lens = NULL;
     cmd->argc = 0;
 }
+
+int codec_peek_key(const void *data, size_t len, const char **key,
+                   size_t *key_len)
+{
+    const unsigned char *p = data;
+    size_t pos = CODEC_HEADER_SIZE;
+
+    if (len < CODEC_HEADER_SIZE || p[0] != CODEC_VERSION ||
+        p[1] != CODEC_COMMAND || get_u32(p + 4) < 2)
+        return -1;
+    for (int i = 0; i < 2; i++) {
+        uint32_t n;
+
+        if (len - pos < 4)
+            return -1;
+        n = get_u32(p + pos);
+        pos += 4;
+        if (n > len - pos)
+            return -1;
+        *key = (const char *)p + pos;
+        *key_len = n;
+        pos += n;
+    }
+    return 0;
+}

@@ -72,4 +72,11 @@ int codec_decode(const void *data, size_t len, struct codec_command *cmd);
 
 void codec_command_free(struct codec_command *cmd);
 
+/* The first argument after the command name of a CODEC_COMMAND entry (the
+ * key of SET, INCR, DEL...), pointing into @data, without decoding the rest
+ * or allocating. Returns 0, or -1 for any other entry or a layout that does
+ * not hold one; the full decode still judges the entry. */
+int codec_peek_key(const void *data, size_t len, const char **key,
+                   size_t *key_len);
+
 #endif /* CASHE_CODEC_H */

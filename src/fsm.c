@@ -139,11 +139,35 @@ static void apply_entry(struct fsm *f, const struct raft_buffer *buf)
     codec_command_free(&c);
 }
 
+/* Entries come in batches: while one applies, start the cache misses of
+ * the store lookups a few entries on, the slot first, then the node the
+ * slot points to, each some entries before its lookup. */
+#define PREFETCH_SLOT_AHEAD 8
+#define PREFETCH_NODE_AHEAD 4
+
+static void prefetch_ahead(struct fsm *f, unsigned ahead, bool node)
+{
+    const struct raft_buffer *b = f->peek(f->before_apply_arg, ahead);
+    const char *key;
+    size_t key_len;
+
+    if (b == NULL || codec_peek_key(b->base, b->len, &key, &key_len) != 0)
+        return;
+    if (node)
+        store_prefetch_node(f->store, key, key_len);
+    else
+        store_prefetch_slot(f->store, key, key_len);
+}
+
 static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf,
                      void **result)
 {
     struct fsm *f = rf->data;
 
+    if (f->peek != NULL) {
+        prefetch_ahead(f, PREFETCH_SLOT_AHEAD, false);
+        prefetch_ahead(f, PREFETCH_NODE_AHEAD, true);
+    }
     f->out = f->before_apply ? f->before_apply(f->before_apply_arg) : NULL;
     if (f->out == NULL) {
         buf_reset(&f->reply);

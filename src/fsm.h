@@ -48,6 +48,10 @@ struct fsm {
      * NULL); same argument. */
     void (*after_apply)(void *arg);
     void *before_apply_arg;
+    /* The entry that applies @ahead entries after the one starting now, as
+     * far as the log holds it yet, or NULL (may be NULL): its key is
+     * prefetched from the store. Same argument. */
+    const struct raft_buffer *(*peek)(void *arg, unsigned ahead);
 };
 
 void fsm_init(struct fsm *f);

@@ -171,6 +171,28 @@ static struct node *index_get(const struct store *s, const char *key,
     return s->index[i] != 0 ? slot_node(s->index[i]) : NULL;
 }
 
+void store_prefetch_slot(const struct store *s, const char *key, size_t key_len)
+{
+    if (s->index_mask != 0)
+        __builtin_prefetch(
+            &s->index[(size_t)key_hash(key, key_len) & s->index_mask]);
+}
+
+/* Only the home slot is looked at: a key that probed further is not
+ * worth chasing for a hint. */
+void store_prefetch_node(const struct store *s, const char *key, size_t key_len)
+{
+    uint64_t h;
+    uintptr_t v;
+
+    if (s->index_mask == 0)
+        return;
+    h = key_hash(key, key_len);
+    v = s->index[(size_t)h & s->index_mask];
+    if (v != 0 && (v & TAG_MASK) == hash_tag(h))
+        __builtin_prefetch(slot_node(v));
+}
+
 static void index_put(struct store *s, struct node *n)
 {
     uint64_t h = key_hash(n->e.key, n->e.key_len);

@@ -54,6 +54,17 @@ bool store_live(const struct store_entry *e, int64_t now_ms);
 const struct store_entry *store_get(const struct store *s, const char *key,
                                     size_t key_len);
 
+/* Hints, for a caller about to look up keys one after another (applying a
+ * batch of entries): each brings part of a lookup toward the CPU cache, so
+ * that the misses of several lookups overlap instead of adding up. Call
+ * store_prefetch_slot() some keys ahead, then store_prefetch_node() for the
+ * same key a few keys later, once its slot is likely cached. Neither
+ * changes anything, and neither is needed for a correct result. */
+void store_prefetch_slot(const struct store *s, const char *key,
+                         size_t key_len);
+void store_prefetch_node(const struct store *s, const char *key,
+                         size_t key_len);
+
 /* Create or replace @key with a copy of @value. On creation create_rev is
  * @rev and version 1; on replace version grows by one. mod_rev becomes @rev,
  * mtime_ms @now_ms and expire_ms @expire_ms (0 clears any expiry). Returns

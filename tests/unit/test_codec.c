@@ -390,6 +390,19 @@ static void test_fuzz(void **state)
         char *copy = malloc(b.len ? b.len : 1);
         memcpy(copy, b.data, b.len);
         int rv = codec_decode(copy, b.len, &cmd);
+        const char *key = NULL;
+        size_t key_len = 0;
+        int peek = codec_peek_key(copy, b.len, &key, &key_len);
+
+        /* The peek stays inside the bytes whatever they hold, and finds
+         * the same key the decoder does. */
+        if (peek == 0)
+            assert_true(key >= copy && key + key_len <= copy + b.len);
+        if (rv == 0 && cmd.type == CODEC_COMMAND && cmd.argc >= 2) {
+            assert_int_equal(peek, 0);
+            assert_ptr_equal(key, cmd.argv[1]);
+            assert_int_equal(key_len, cmd.lens[1]);
+        }
         if (rv == 0) {
             size_t sum = CODEC_HEADER_SIZE + 4 * (size_t)cmd.argc;
             for (uint32_t i = 0; i < cmd.argc; i++) {
@@ -414,6 +427,37 @@ static void test_fuzz(void **state)
     buf_free(&b);
 }
 
+static void test_peek_key(void **state)
+{
+    const char *set[] = {"SET", "user:1", "v"};
+    const char *one[] = {"PING"};
+    const char *keys[] = {"a", "b"};
+    struct buf b = {0};
+    const char *key;
+    size_t key_len;
+
+    (void)state;
+    encode_strs(&b, CODEC_COMMAND, 5, 3, set);
+    assert_int_equal(codec_peek_key(b.data, b.len, &key, &key_len), 0);
+    assert_int_equal(key_len, 6);
+    assert_memory_equal(key, "user:1", 6);
+    /* Cut inside the key: no key to give. */
+    assert_int_equal(codec_peek_key(b.data, CODEC_HEADER_SIZE + 4 + 3 + 4 + 5,
+                                    &key, &key_len),
+                     -1);
+    assert_int_equal(
+        codec_peek_key(b.data, CODEC_HEADER_SIZE - 1, &key, &key_len), -1);
+
+    /* Only client commands with a first argument have a key. */
+    buf_reset(&b);
+    encode_strs(&b, CODEC_COMMAND, 5, 1, one);
+    assert_int_equal(codec_peek_key(b.data, b.len, &key, &key_len), -1);
+    buf_reset(&b);
+    encode_strs(&b, CODEC_EXPIRE, 5, 2, keys);
+    assert_int_equal(codec_peek_key(b.data, b.len, &key, &key_len), -1);
+    buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -428,6 +472,7 @@ int main(void)
         cmocka_unit_test(test_trailing_bytes),
         cmocka_unit_test(test_argc_too_large),
         cmocka_unit_test(test_length_past_end),
+        cmocka_unit_test(test_peek_key),
         cmocka_unit_test(test_fuzz),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -133,6 +133,61 @@ static void test_members(void **state)
 }
 
 /* Garbage in the log is skipped with an error reply, never applied. */
+/* The look-ahead hook: what it returns is only a prefetch hint. Entries
+ * that do not decode, carry no key or are missing change nothing. */
+struct peek_log {
+    struct raft_buffer v[4];
+    unsigned asked[16];
+    unsigned calls;
+};
+
+static const struct raft_buffer *peek_from(void *arg, unsigned ahead)
+{
+    struct peek_log *l = arg;
+
+    assert_true(ahead < ARRAY_SIZE(l->asked));
+    l->asked[ahead]++;
+    return l->calls++ % 5 == 4 ? NULL : &l->v[l->calls % 4];
+}
+
+static void test_peek_is_only_a_hint(void **state)
+{
+    static const char junk[24] = {1, 1, 0, 0, 9, 9, 9, 9};
+    const char *set[] = {"SET", "k", "v"};
+    const char *ping[] = {"PING"};
+    struct buf e1 = {0}, e2 = {0};
+    struct peek_log l = {0};
+    struct fsm f;
+    struct buf r = {0};
+    size_t lens[3] = {3, 1, 1};
+
+    (void)state;
+    codec_encode(&e1, CODEC_COMMAND, T0, 3, set, lens);
+    codec_encode(&e2, CODEC_COMMAND, T0, 1, ping, lens);
+    l.v[0] = (struct raft_buffer){.base = e1.data, .len = e1.len};
+    l.v[1] = (struct raft_buffer){.base = e2.data, .len = e2.len};
+    l.v[2] = (struct raft_buffer){.base = (void *)junk, .len = sizeof(junk)};
+    l.v[3] = (struct raft_buffer){.base = (void *)junk, .len = 3};
+    fsm_init(&f);
+    f.peek = peek_from;
+    f.before_apply_arg = &l;
+    for (int i = 0; i < 20; i++) {
+        APPLY(&f, T0, &r, "SET", "k", "v");
+        assert_string_equal(r.data, "+OK\r\n");
+    }
+    APPLY(&f, T0, &r, "INCR", "n");
+    assert_string_equal(r.data, ":1\r\n");
+    assert_int_equal(store_count(f.store), 2);
+    /* Asked for a slot and for a node, some entries ahead, per apply. */
+    assert_int_equal(l.calls, 42);
+    assert_int_equal(l.asked[8], 21);
+    assert_int_equal(l.asked[4], 21);
+    buf_free(&r);
+    buf_free(&e1);
+    buf_free(&e2);
+    fsm_close(&f);
+}
+
 static void test_undecodable_entry(void **state)
 {
     struct fsm f;
@@ -262,6 +317,7 @@ int main(void)
         cmocka_unit_test(test_time_never_goes_back),
         cmocka_unit_test(test_expire_entry_is_conditional),
         cmocka_unit_test(test_members),
+        cmocka_unit_test(test_peek_is_only_a_hint),
         cmocka_unit_test(test_undecodable_entry),
         cmocka_unit_test(test_snapshot_restore),
         cmocka_unit_test(test_corrupt_snapshot_keeps_state),

@@ -839,6 +839,38 @@ static void big_key(uint32_t i, char out[6])
     out[5] = '\0';
 }
 
+/* The prefetch hints are harmless on an empty store, on present and absent
+ * keys, and leave every entry as it was. */
+static void test_prefetch_changes_nothing(void **state)
+{
+    struct store *s = store_new();
+    char key[6];
+
+    (void)state;
+    store_prefetch_slot(s, "a", 1);
+    store_prefetch_node(s, "a", 1);
+    for (uint32_t i = 0; i < 1000; i++) {
+        big_key(i, key);
+        store_set(s, key, 5, key, 5, 0, i + 1, 0);
+    }
+    for (uint32_t i = 0; i < 2000; i++) {
+        big_key(i, key);
+        store_prefetch_slot(s, key, 5);
+        store_prefetch_node(s, key, 5);
+        store_prefetch_node(s, "", 0);
+    }
+    assert_int_equal(store_count(s), 1000);
+    for (uint32_t i = 0; i < 1000; i++) {
+        const struct store_entry *e;
+
+        big_key(i, key);
+        e = store_get(s, key, 5);
+        assert_non_null(e);
+        assert_value(e, key, 5);
+    }
+    store_free(s);
+}
+
 static void test_many_keys(void **state)
 {
     uint32_t *perm = malloc(BIG_N * sizeof(*perm));
@@ -935,6 +967,7 @@ int main(void)
         cmocka_unit_test(test_expired_basic),
         cmocka_unit_test(test_expired_many),
         cmocka_unit_test(test_model_random),
+        cmocka_unit_test(test_prefetch_changes_nothing),
         cmocka_unit_test(test_many_keys),
     };
 
