@@ -723,10 +723,6 @@ static int raft_setup(struct cluster *c)
                   c->io.errmsg);
         return -1;
     }
-    /* lz4 would run on every snapshot, on the cores that serve requests;
-     * a snapshot file is about the size of the keyspace either way, and
-     * one written compressed by an older node still loads. */
-    (void)raft_uv_set_snapshot_compression(&c->io, false);
     fsm_init(&c->fsm);
     fsm_use_io(&c->fsm, &c->io);
     c->fsm.before_apply = before_apply;
