@@ -336,6 +336,35 @@ def test_slow_reader_is_bounded(node):
     assert r.get("small") == b"s"
 
 
+def test_slow_reader_gets_every_reply_whole_and_in_order(node):
+    """Replies larger than the socket takes at once go out partly by a direct
+    write and partly by a write request, and a client reading slowly still
+    gets every byte, in order, with replies that wait for Raft (SET) and
+    replies ready at once (GET) interleaved."""
+    values = [bytes([65 + i % 26]) * (90_000 + i) for i in range(30)]
+    request = b"".join(cmd("SET", f"slow:{i}", v) + cmd("GET", f"slow:{i}")
+                       for i, v in enumerate(values))
+    expected = b"".join(b"+OK\r\n$%d\r\n%s\r\n" % (len(v), v)
+                        for v in values)
+
+    # Over the Unix socket: its buffers are far smaller than loopback TCP's,
+    # so the daemon's writes of these replies come out partial.
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(node.sock)
+    s.settimeout(10)
+    s.sendall(request)
+    chunks, n = [], 0
+    while n < len(expected):
+        chunk = s.recv(16384)
+        assert chunk, f"closed after {n} of {len(expected)} bytes"
+        chunks.append(chunk)
+        n += len(chunk)
+        time.sleep(0.001)
+    s.close()
+    assert b"".join(chunks) == expected
+    assert node.client().ping()
+
+
 def test_half_closed_socket_still_gets_replies(node):
     s = connect(node)
     s.sendall(b"PING\r\n" + cmd("SET", "half", "closed") + cmd("GET", "half"))
