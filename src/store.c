@@ -179,18 +179,24 @@ void store_prefetch_slot(const struct store *s, const char *key, size_t key_len)
 }
 
 /* Only the home slot is looked at: a key that probed further is not
- * worth chasing for a hint. */
+ * worth chasing for a hint. The node's first lines are fetched for writing:
+ * the header, then its key (compared) and value (overwritten in place when
+ * the length stays), which for common sizes lie within 256 bytes of it. */
 void store_prefetch_node(const struct store *s, const char *key, size_t key_len)
 {
     uint64_t h;
     uintptr_t v;
+    const char *n;
 
     if (s->index_mask == 0)
         return;
     h = key_hash(key, key_len);
     v = s->index[(size_t)h & s->index_mask];
-    if (v != 0 && (v & TAG_MASK) == hash_tag(h))
-        __builtin_prefetch(slot_node(v));
+    if (v == 0 || (v & TAG_MASK) != hash_tag(h))
+        return;
+    n = (const char *)slot_node(v);
+    for (unsigned i = 0; i < 4; i++)
+        __builtin_prefetch(n + 64 * i, 1);
 }
 
 static void index_put(struct store *s, struct node *n)
