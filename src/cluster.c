@@ -3,11 +3,13 @@
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cluster.h"
 #include "cluster_internal.h"
@@ -618,6 +620,29 @@ bool cluster_dir_has_state(const char *dir)
     return found;
 }
 
+int cluster_dir_lock(const char *dir, long *holder)
+{
+    char path[4200];
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    int fd, err;
+
+    if (snprintf(path, sizeof(path), "%s/cashe-lock", dir) >= (int)sizeof(path))
+        return -ENAMETOOLONG;
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    if (fcntl(fd, F_SETLK, &fl) == 0)
+        return fd;
+    err = errno;
+    if (err == EACCES || err == EAGAIN) {
+        fl = (struct flock){.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        *holder = fcntl(fd, F_GETLK, &fl) == 0 ? (long)fl.l_pid : 0;
+        err = EBUSY;
+    }
+    close(fd);
+    return -err;
+}
+
 static int make_dirs(const char *path)
 {
     char tmp[4096];
@@ -761,11 +786,13 @@ static void start_failed_closed_cb(struct raft *r)
 int cluster_start(struct cluster *c, uv_loop_t *loop, struct config *cfg)
 {
     struct config *f = cfg;
+    long holder = 0;
     bool fresh;
     int rv;
 
     c->loop = loop;
     c->cfg = cfg;
+    c->dir_lock_fd = -1;
     c->id = member_id_from_name(cfg->id, strlen(cfg->id));
     rv = make_dirs(f->data_dir);
     if (rv != 0) {
@@ -773,6 +800,20 @@ int cluster_start(struct cluster *c, uv_loop_t *loop, struct config *cfg)
                   strerror(-rv));
         return -1;
     }
+    rv = cluster_dir_lock(f->data_dir, &holder);
+    if (rv == -EBUSY) {
+        log_error("cannot start: data directory %s is in use by another "
+                  "process (pid %ld); two nodes on one directory would "
+                  "corrupt its log",
+                  f->data_dir, holder);
+        return -1;
+    }
+    if (rv < 0) {
+        log_error("cannot lock data directory %s: %s", f->data_dir,
+                  strerror(-rv));
+        return -1;
+    }
+    c->dir_lock_fd = rv;
     if (check_owner(f->data_dir, f->id) != 0)
         return -1;
     fresh = !cluster_dir_has_state(f->data_dir);
@@ -916,6 +957,8 @@ void cluster_destroy(struct cluster *c)
 {
     if (c->started)
         fsm_close(&c->fsm);
+    if (c->loop != NULL && c->dir_lock_fd >= 0)
+        close(c->dir_lock_fd);
     free(c->stopper);
     free(c->open_reads.v);
     free(c->queue);

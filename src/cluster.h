@@ -63,6 +63,7 @@ struct cluster {
     bool stopping;
     bool closed;
     bool join_pending; /* asked to join through --leaderaddr, no OK yet */
+    int dir_lock_fd;   /* holds the data directory's lock; -1 before */
 
     struct read_batch open_reads; /* reads waiting for the next proposal */
     bool barrier_in_flight;
@@ -122,6 +123,13 @@ void cluster_stop(struct cluster *c, unsigned grace_ms);
 
 /* True when @dir holds a node's Raft state (its metadata files). */
 bool cluster_dir_has_state(const char *dir);
+
+/* Take @dir for this process: a POSIX record lock on its file cashe-lock,
+ * which a forked child does not inherit and which the kernel drops when the
+ * process ends, however it ends. Returns the lock's descriptor, to keep open
+ * while the directory is in use; -EBUSY with *holder set to the holder's
+ * pid when another process has it; or another -errno. */
+int cluster_dir_lock(const char *dir, long *holder);
 
 /* Release what is left once the loop has stopped. */
 void cluster_destroy(struct cluster *c);

@@ -108,7 +108,8 @@ int recover_run(const struct config *cfg)
     static struct recovery rc;
     struct raft_configuration conf;
     uint64_t id = member_id_from_name(cfg->id, strlen(cfg->id));
-    int rv;
+    long holder = 0;
+    int lock, rv;
 
     if (!cluster_dir_has_state(cfg->data_dir)) {
         fprintf(stderr,
@@ -122,6 +123,18 @@ int recover_run(const struct config *cfg)
                 "cashed: %s:%u is in use: is %s still running? Stop it "
                 "before --recover.\n",
                 cfg->raft.host, cfg->raft.port, cfg->id);
+        return -1;
+    }
+    lock = cluster_dir_lock(cfg->data_dir, &holder);
+    if (lock < 0) {
+        if (lock == -EBUSY)
+            fprintf(stderr,
+                    "cashed: %s is in use by process %ld: stop that node "
+                    "before --recover.\n",
+                    cfg->data_dir, holder);
+        else
+            fprintf(stderr, "cashed: cannot lock %s: %s\n", cfg->data_dir,
+                    strerror(-lock));
         return -1;
     }
     memset(&rc, 0, sizeof(rc));
@@ -139,6 +152,7 @@ int recover_run(const struct config *cfg)
                                              : raft_strerror(rv));
     }
     recovery_close(&rc);
+    close(lock);
     if (rv != 0)
         return -1;
     printf("cashed: %s is now the only voter of its cluster (Raft address "

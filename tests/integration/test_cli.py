@@ -386,3 +386,32 @@ def test_data_dir_refuses_another_node_name(tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out
     assert "belongs to node 'raft0'" in out, out
+
+
+def test_data_dir_is_locked_while_a_node_runs(tmp_path):
+    """A second process on a running node's data directory would rewrite its
+    log under it: it is refused, --recover too, while the first keeps
+    serving; after the first is killed -9 the directory is free again."""
+    first = Node(str(tmp_path), "raft0").start()
+    wait_for(lambda: first.role() == "leader")
+    first.client().set("k", "v")
+    second = Node(str(tmp_path), "raft0")
+    second.data_dir = first.data_dir
+    proc = subprocess.run(second.args(), capture_output=True, text=True,
+                          timeout=30)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert f"is in use by another process (pid {first.proc.pid})" in out, out
+    proc = subprocess.run(second.args() + ["--recover"], capture_output=True,
+                          text=True, timeout=30)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert f"in use by process {first.proc.pid}" in out, out
+    first.client().set("k2", "v2")
+    assert first.client().get("k") == b"v"
+
+    first.kill()
+    second.start()
+    wait_for(lambda: second.role() == "leader")
+    assert second.client().get("k2") == b"v2"
+    assert second.stop() == 0
