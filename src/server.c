@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "activation.h"
@@ -452,6 +454,53 @@ static int listen_tcp(struct server *s)
     return 0;
 }
 
+/* Whether @path may be taken for this node's socket: free, or a socket
+ * that nobody listens on any more (left by a node that died), which is
+ * removed. A live socket is another node's, and any other file is not ours
+ * to delete. Returns 0, or -1 after logging why not. */
+static int unix_path_claim(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    struct stat st;
+    int fd, rv;
+
+    if (lstat(path, &st) != 0)
+        return 0;
+    if (!S_ISSOCK(st.st_mode)) {
+        log_error("cannot listen on %s: a file that is not a socket is "
+                  "there; remove it or choose another --unix-socket",
+                  path);
+        return -1;
+    }
+    if (strlen(path) < sizeof(sa.sun_path)) {
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0) {
+            rv = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+            close(fd);
+            if (rv == 0) {
+                log_error("cannot listen on %s: another process serves it; "
+                          "give each node its own --unix-socket",
+                          path);
+                return -1;
+            }
+        }
+    }
+    unlink(path);
+    return 0;
+}
+
+/* Remove the socket file on stop, if it is still the one this node made. */
+static void unix_path_release(const struct server *s)
+{
+    struct stat st;
+    const char *path = s->cfg->unix_socket;
+
+    if (lstat(path, &st) == 0 && (uint64_t)st.st_dev == s->unix_dev &&
+        (uint64_t)st.st_ino == s->unix_ino)
+        unlink(path);
+}
+
 static int listen_unix(struct server *s)
 {
     const char *path = s->cfg->unix_socket;
@@ -462,8 +511,8 @@ static int listen_unix(struct server *s)
 
     if (fd < 0 && (path == NULL || path[0] == '\0'))
         return 0;
-    if (fd < 0)
-        unlink(path);
+    if (fd < 0 && unix_path_claim(path) != 0)
+        return -1;
     uv_pipe_init(s->loop, &s->unix_sock, 0);
     s->unix_sock.data = s;
     s->unix_open = true;
@@ -477,8 +526,15 @@ static int listen_unix(struct server *s)
                   uv_strerror(rv));
         return -1;
     }
-    if (fd < 0)
+    if (fd < 0) {
+        struct stat st;
+
         chmod(path, 0660);
+        if (lstat(path, &st) == 0) {
+            s->unix_dev = (uint64_t)st.st_dev;
+            s->unix_ino = (uint64_t)st.st_ino;
+        }
+    }
     return 0;
 }
 
@@ -546,7 +602,7 @@ void server_stop(struct server *s, unsigned grace_ms,
         /* A passed socket belongs to its socket unit, which listens on
          * it again for the next start. */
         if (!activation_claimed(ACTIVATION_UNIX))
-            unlink(s->cfg->unix_socket);
+            unix_path_release(s);
     }
     s->tcp_open = s->unix_open = false;
     for (struct conn *c = s->conns; c != NULL; c = c->next) {

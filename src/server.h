@@ -40,7 +40,8 @@ struct server {
     uv_pipe_t unix_sock;
     bool tcp_open;
     bool unix_open;
-    bool tcp_needs_auth; /* the TCP listener is not on loopback */
+    uint64_t unix_dev, unix_ino; /* the socket file this node made */
+    bool tcp_needs_auth;         /* the TCP listener is not on loopback */
 
     struct conn *conns;       /* every open connection */
     struct conn *subscribers; /* those subscribed to keyspace events */

@@ -415,3 +415,37 @@ def test_data_dir_is_locked_while_a_node_runs(tmp_path):
     wait_for(lambda: second.role() == "leader")
     assert second.client().get("k2") == b"v2"
     assert second.stop() == 0
+
+
+def test_unix_socket_path_is_not_taken_from_others(tmp_path):
+    """The socket path is removed before binding only when it is a socket
+    nobody serves (left by a killed node): another node's live socket and a
+    file that is not a socket are left alone, and the start is refused."""
+    first = Node(str(tmp_path), "raft0").start()
+    second = Node(str(tmp_path), "raft1")
+    second.sock = first.sock
+    proc = subprocess.run(second.args(), capture_output=True, text=True,
+                          timeout=30)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "another process serves it" in out, out
+    assert first.unix_client().ping()
+
+    other = tmp_path / "not-a-socket"
+    other.write_text("keep me")
+    second.sock = str(other)
+    proc = subprocess.run(second.args(), capture_output=True, text=True,
+                          timeout=30)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "not a socket" in out, out
+    assert other.read_text() == "keep me"
+
+    # A killed node's socket file is stale: the next node takes the path.
+    first.kill()
+    assert os.path.exists(first.sock)
+    second.sock = first.sock
+    second.start()
+    assert second.unix_client().ping()
+    assert second.stop() == 0
+    assert not os.path.exists(first.sock)
