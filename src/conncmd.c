@@ -45,7 +45,7 @@ static void hello(struct conn *c, int argc, const char **argv,
                               "user is disabled.");
                 return;
             }
-            c->authed = true;
+            conn_authenticated(c);
             i += 2;
         } else if (arg_is(argv[i], lens[i], "setname") && i + 1 < argc) {
             free(c->name);
@@ -117,7 +117,7 @@ static void auth(struct conn *c, int argc, const char **argv,
                       "disabled.");
         return;
     }
-    c->authed = true;
+    conn_authenticated(c);
     resp_simple(r, "OK");
 }
 

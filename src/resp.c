@@ -38,6 +38,8 @@ enum {
 static const char msg_bad_count[] = PROTO "invalid multibulk length";
 static const char msg_big_count[] = PROTO "too big mbulk count string";
 static const char msg_bad_bulk[] = PROTO "invalid bulk length";
+static const char msg_unauth_count[] = PROTO "unauthenticated multibulk length";
+static const char msg_unauth_bulk[] = PROTO "unauthenticated bulk length";
 static const char msg_big_bulk[] = PROTO "too big bulk count string";
 static const char msg_bulk_end[] = PROTO "expected CRLF after bulk data";
 static const char msg_big_inline[] = PROTO "too big inline request";
@@ -133,7 +135,8 @@ static bool parse_count(struct resp_parser *p, const char *buf, size_t len)
         return true;
     }
     if ((uint64_t)n > p->limits.max_args || n > INT_MAX) {
-        parse_fail(p, msg_bad_count);
+        parse_fail(p, p->limits.unauthenticated ? msg_unauth_count
+                                                : msg_bad_count);
         return false;
     }
     p->expected = (size_t)n;
@@ -160,7 +163,8 @@ static bool parse_bulk_head(struct resp_parser *p, const char *buf, size_t len)
     if (read_header(p, buf, len, msg_big_bulk, msg_bad_bulk, &n) <= 0)
         return false;
     if (n < 0 || (uint64_t)n > p->limits.max_bulk) {
-        parse_fail(p, msg_bad_bulk);
+        parse_fail(p, n >= 0 && p->limits.unauthenticated ? msg_unauth_bulk
+                                                          : msg_bad_bulk);
         return false;
     }
     p->bulk_len = (size_t)n;

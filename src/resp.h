@@ -26,6 +26,9 @@ struct resp_limits {
     size_t max_args;   /* most arguments one command may have */
     size_t max_bulk;   /* longest single argument, in bytes */
     size_t max_inline; /* longest inline command line, in bytes */
+    /* The limits are the tight ones of a client that has not logged in:
+     * errors say so, as redis's do. */
+    bool unauthenticated;
 };
 
 enum resp_status {

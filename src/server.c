@@ -323,17 +323,38 @@ static void peer_name(struct conn *c)
     snprintf(c->addr, sizeof(c->addr), "%s:%u", host, port);
 }
 
+/* What a command may declare: the configured limits once the client is
+ * logged in; before, as in redis, no more than AUTH or HELLO needs, so a
+ * client without the password cannot make the node hold much for it. */
+static struct resp_limits conn_limits(const struct conn *c)
+{
+    const struct config *cfg = c->srv->cfg;
+
+    if (!c->authed)
+        return (struct resp_limits){.max_args = UNAUTH_MAX_ARGS,
+                                    .max_bulk = UNAUTH_MAX_BULK,
+                                    .max_inline = UNAUTH_MAX_BULK,
+                                    .unauthenticated = true};
+    return (struct resp_limits){
+        .max_args = cfg->max_args,
+        .max_bulk = cfg->max_value_size > cfg->max_key_size
+                        ? cfg->max_value_size
+                        : cfg->max_key_size,
+        .max_inline = 64 * 1024,
+    };
+}
+
+void conn_authenticated(struct conn *c)
+{
+    c->authed = true;
+    c->parser.limits = conn_limits(c);
+}
+
 static void accept_conn(uv_stream_t *listener, bool is_unix)
 {
     struct server *s = listener->data;
     struct conn *c = xcalloc(1, sizeof(*c));
-    struct resp_limits lim = {
-        .max_args = s->cfg->max_args,
-        .max_bulk = s->cfg->max_value_size > s->cfg->max_key_size
-                        ? s->cfg->max_value_size
-                        : s->cfg->max_key_size,
-        .max_inline = 64 * 1024,
-    };
+    struct resp_limits lim;
 
     if (is_unix)
         uv_pipe_init(s->loop, &c->h.pipe, 0);
@@ -352,6 +373,7 @@ static void accept_conn(uv_stream_t *listener, bool is_unix)
     c->id = ++s->next_client_id;
     c->created_ms = clock_wall_ms();
     c->authed = s->cfg->password == NULL || is_unix;
+    lim = conn_limits(c);
     resp_parser_init(&c->parser, &lim);
     peer_name(c);
     c->next = s->conns;

@@ -85,6 +85,14 @@ struct conn {
 
 /* server.c */
 void conn_mark_dirty(struct conn *c);
+
+/* Limits on what a client that has not logged in may send (redis's). */
+#define UNAUTH_MAX_ARGS 10
+#define UNAUTH_MAX_BULK 16384
+
+/* The client gave the password: lift the limits for unauthenticated
+ * clients to the configured ones. */
+void conn_authenticated(struct conn *c);
 void conn_close(struct conn *c);
 void conn_unref(struct conn *c);
 void conn_process_input(struct conn *c);

@@ -667,6 +667,28 @@ def test_auth_required_with_password(tmp_path):
         # The Unix socket is the trusted local path.
         assert unix.get("k") == b"v"
         assert unix.set("k2", "v2") is True
+
+        # Before AUTH a client may declare no more than AUTH needs, so it
+        # cannot make the node buffer megabytes for it (redis's limits).
+        for head, what in ((b"*11\r\n", b"multibulk"),
+                           (b"*3\r\n$3\r\nSET\r\n$1\r\nq\r\n$16385\r\n",
+                            b"bulk")):
+            s = socket.create_connection(("127.0.0.1", node.port), timeout=5)
+            s.sendall(head)
+            out = b""
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                out += chunk
+            s.close()
+            assert out == (b"-ERR Protocol error: unauthenticated " + what +
+                           b" length\r\n"), out
+        # Once logged in, the configured limits apply on that connection.
+        raw = Raw(node.port)
+        assert raw.cmd("AUTH", "secret") == ("+", b"OK")
+        assert raw.cmd("SET", "big", "v" * 100_000) == ("+", b"OK")
+        assert authed.strlen("big") == 100_000
     finally:
         node.stop()
 

@@ -489,6 +489,33 @@ static void test_limits_immediate(void **state)
     resp_parser_free(&p);
 }
 
+/* A client that has not logged in gets redis's messages for them. */
+static void test_limits_unauthenticated(void **state)
+{
+    struct resp_limits limits = small;
+    struct resp_parser p;
+
+    (void)state;
+    limits.unauthenticated = true;
+    resp_parser_init(&p, &limits);
+    assert_int_equal(resp_parse(&p, "*5\r\n", 4), RESP_ERROR);
+    assert_string_equal(p.error,
+                        "ERR Protocol error: unauthenticated multibulk length");
+    resp_parser_free(&p);
+
+    resp_parser_init(&p, &limits);
+    assert_int_equal(resp_parse(&p, "*1\r\n$17\r\n", 9), RESP_ERROR);
+    assert_string_equal(p.error,
+                        "ERR Protocol error: unauthenticated bulk length");
+    resp_parser_free(&p);
+
+    /* Within them, a command parses as usual. */
+    resp_parser_init(&p, &limits);
+    assert_int_equal(resp_parse(&p, "*2\r\n$4\r\nAUTH\r\n$1\r\nx\r\n", 21),
+                     RESP_COMMAND);
+    resp_parser_free(&p);
+}
+
 /* "*1000000" alone must not size anything from the count; the arrays grow
  * as arguments arrive and still end up holding them all. */
 static void test_count_allocates_lazily(void **state)
@@ -855,6 +882,7 @@ int main(void)
         cmocka_unit_test(test_inline_scratch),
         cmocka_unit_test(test_pipeline),
         cmocka_unit_test(test_limits_immediate),
+        cmocka_unit_test(test_limits_unauthenticated),
         cmocka_unit_test(test_count_allocates_lazily),
         cmocka_unit_test(test_wanted),
         cmocka_unit_test(test_drop_during_incomplete),
