@@ -79,7 +79,7 @@ keyspace mounted at $mnt.
 
   redis-cli -p 3001 set greeting hello     # any node takes writes
   redis-cli -p 3002 get greeting
-  echo v > $mnt/app/key; cat $mnt/app/key  # every key is a file
+  echo v > $mnt/key; cat $mnt/key          # every key is a file
   redis-cli -p 3000 info raft              # role, term, leader, members
   build/src/ctl/cashectl --socket $run/raft0.sock status
   build/src/ctl/cashectl --socket $run/raft1.sock member list

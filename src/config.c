@@ -354,7 +354,9 @@ static int file_handler(void *user, const char *section, const char *name,
 {
     struct file_ctx *x = user;
     const struct option_def *o;
-    char why[384];
+    char why[384], *unquoted = NULL;
+    size_t len;
+    int rv;
 
     if (x->err_line != 0)
         return 0;
@@ -363,10 +365,20 @@ static int file_handler(void *user, const char *section, const char *name,
     o = option_find(name, strlen(name));
     if (o == NULL)
         return file_fail(x, "unknown key '%s'", name);
-    /* An empty value may be written as "" or '' too. */
-    if (strcmp(value, "\"\"") == 0 || strcmp(value, "''") == 0)
-        value = "";
-    if (option_apply(x->c, o, value, why, sizeof(why)) != 0)
+    /* A value may be quoted ("" or '' is an empty one); a value that opens
+     * a quote must close it. */
+    len = strlen(value);
+    if (len > 0 && (value[0] == '"' || value[0] == '\'')) {
+        if (len < 2 || value[len - 1] != value[0])
+            return file_fail(x, "unterminated quote in the value of '%s'",
+                             o->name);
+        unquoted = xmemdup(value + 1, len - 1);
+        unquoted[len - 2] = '\0';
+        value = unquoted;
+    }
+    rv = option_apply(x->c, o, value, why, sizeof(why));
+    free(unquoted);
+    if (rv != 0)
         return file_fail(x, "bad value for '%s': %s", o->name, why);
     return 1;
 }

@@ -182,16 +182,31 @@ static void read_done(void *arg, int status, const struct buf *reply)
 static void wait_for_leader(struct slot *s, const char **argv,
                             const size_t *lens);
 
-/* A relayed command that cannot have run (never sent, or a read) waits for
- * a leader again, within the request timeout: the leader it went to may
- * have just died, and the next one is a second away. A write or a CASHE
- * command that was sent may have run: UNKNOWN. */
+/* The leader to relay to: none while the one known is stopping (it answers
+ * SHUTDOWN to everything until it has handed over). */
+static const struct member *relay_leader(struct server *srv)
+{
+    const struct member *m = cluster_leader(srv->cluster);
+
+    if (m != NULL && m->id == srv->leader_stopping)
+        return NULL;
+    return m;
+}
+
+/* A relayed command that cannot have run (never sent, refused by a leader
+ * that is stopping, or a read) waits for a leader again, within the request
+ * timeout: the leader it went to may have just died or be handing over,
+ * and the next one is a second away. A write or a CASHE command that was
+ * sent may have run: UNKNOWN. */
 static void forward_done(void *arg, int status, const struct buf *reply)
 {
     struct slot *s = arg;
     bool changes = s->cmd->flags & (CMD_WRITE | CMD_ADMIN);
-    bool retry =
-        status == CLUSTER_NOT_LEADER || (status == CLUSTER_UNKNOWN && !changes);
+    bool retry = status == CLUSTER_NOT_LEADER || status == CLUSTER_SHUTDOWN ||
+                 (status == CLUSTER_UNKNOWN && !changes);
+
+    if (status == CLUSTER_SHUTDOWN)
+        s->conn->srv->leader_stopping = s->sent_to;
 
     if (status == CLUSTER_OK) {
         buf_append(&s->reply, reply->data, reply->len);
@@ -293,7 +308,7 @@ static void wait_for_leader(struct slot *s, const char **argv,
 static void route_forward(struct slot *s, const char **argv, const size_t *lens)
 {
     struct server *srv = s->conn->srv;
-    const struct member *leader = cluster_leader(srv->cluster);
+    const struct member *leader = relay_leader(srv);
     int rv;
 
     if (s->conn->from_peer) {
@@ -307,6 +322,7 @@ static void route_forward(struct slot *s, const char **argv, const size_t *lens)
         wait_for_leader(s, argv, lens);
         return;
     }
+    s->sent_to = leader->id;
     /* Kept for a retry; the deadline counts from the first attempt. */
     slot_copy_args(s, s->argc, argv, lens);
     if (s->deadline_us == 0)
@@ -407,9 +423,8 @@ void dispatch_retry_waiting(struct server *srv)
         s->wait_next = NULL;
         if (s->conn->closing) {
             slot_complete(s);
-        } else if (cluster_leader_id(srv->cluster) != 0 &&
-                   (cluster_is_leader(srv->cluster) ||
-                    cluster_leader(srv->cluster) != NULL)) {
+        } else if (cluster_is_leader(srv->cluster) ||
+                   relay_leader(srv) != NULL) {
             route(s, (const char **)s->argv, s->lens);
         } else if (now >= s->deadline_us) {
             resp_error(&s->reply, ERR_NOLEADER);
@@ -468,6 +483,11 @@ void dispatch_command(struct conn *c, int argc, const char **argv,
     struct slot *s;
 
     srv->stats.commands_processed++;
+    if (srv->stopping) {
+        srv->stop_busy_us = clock_mono_us();
+        resp_error(dispatch_ready_reply(c), ERR_SHUTDOWN);
+        return;
+    }
     if (cmd == NULL) {
         unknown_command(dispatch_ready_reply(c), argc, argv, lens);
         return;

@@ -71,6 +71,12 @@ static void reply_to_resp(struct buf *out, const redisReply *r)
     }
 }
 
+static bool is_shutdown(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_ERROR && r->len >= 9 &&
+           memcmp(r->str, "SHUTDOWN ", 9) == 0;
+}
+
 static void forward_reply_cb(redisAsyncContext *ac, void *r, void *privdata)
 {
     struct fwd_req *req = privdata;
@@ -89,6 +95,9 @@ static void forward_reply_cb(redisAsyncContext *ac, void *r, void *privdata)
         req->done(req->arg,
                   req->link->connected ? CLUSTER_UNKNOWN : CLUSTER_NOT_LEADER,
                   NULL);
+    } else if (is_shutdown(r)) {
+        /* The leader is stopping and did not run it. */
+        req->done(req->arg, CLUSTER_SHUTDOWN, NULL);
     } else {
         reply_to_resp(&out, r);
         req->done(req->arg, CLUSTER_OK, &out);

@@ -16,8 +16,9 @@
 #include "server.h"
 #include "server_internal.h"
 
-#define READ_CHUNK (64 * 1024)
-#define TIMER_MS   20
+#define READ_CHUNK    (64 * 1024)
+#define TIMER_MS      20
+#define STOP_QUIET_US (200 * 1000)
 
 static void conn_start_reading(struct conn *c);
 
@@ -205,8 +206,7 @@ static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
 static bool conn_paused(const struct conn *c)
 {
     return c->pending >= CONN_PENDING_PAUSE ||
-           c->held + c->out.len + c->writing.len >= CONN_OUTPUT_PAUSE ||
-           c->srv->stopping;
+           c->held + c->out.len + c->writing.len >= CONN_OUTPUT_PAUSE;
 }
 
 void conn_process_input(struct conn *c)
@@ -563,6 +563,7 @@ static int listen_unix(struct server *s)
 static void timer_cb(uv_timer_t *t)
 {
     struct server *s = t->data;
+    uint64_t now;
 
     /* First, so relayed commands that had not been sent are retried at
      * once, ahead of any the clients send next. */
@@ -570,12 +571,21 @@ static void timer_cb(uv_timer_t *t)
     dispatch_retry_waiting(s);
     if (!s->stopping)
         return;
+    now = clock_mono_us();
     for (struct conn *c = s->conns; c != NULL; c = c->next) {
         if (!c->closing &&
             (c->pending > 0 || c->write_in_flight || c->out.len > 0) &&
-            clock_mono_us() < s->stop_deadline_us)
+            now < s->stop_deadline_us) {
+            s->stop_busy_us = now;
             return;
+        }
     }
+    /* Connections close only after a quiet spell: a client that just got
+     * the reply to a command in flight, or a SHUTDOWN, has time to read it
+     * and send nothing more. A command arriving as its socket closed would
+     * be cut off unanswered. */
+    if (now - s->stop_busy_us < STOP_QUIET_US && now < s->stop_deadline_us)
+        return;
     for (struct conn *c = s->conns, *next; c != NULL; c = next) {
         next = c->next;
         conn_close(c);
@@ -616,7 +626,8 @@ void server_stop(struct server *s, unsigned grace_ms,
     s->stopping = true;
     s->stopped = stopped;
     s->stopped_arg = arg;
-    s->stop_deadline_us = clock_mono_us() + (uint64_t)grace_ms * 1000;
+    s->stop_busy_us = clock_mono_us();
+    s->stop_deadline_us = s->stop_busy_us + (uint64_t)grace_ms * 1000;
     if (s->tcp_open)
         uv_close((uv_handle_t *)&s->tcp, NULL);
     if (s->unix_open) {
@@ -627,12 +638,10 @@ void server_stop(struct server *s, unsigned grace_ms,
             unix_path_release(s);
     }
     s->tcp_open = s->unix_open = false;
-    for (struct conn *c = s->conns; c != NULL; c = c->next) {
-        if (c->reading) {
-            uv_read_stop(&c->h.stream);
-            c->reading = false;
-        }
-    }
+    /* Connections go on being read: what clients send from now on is
+     * answered SHUTDOWN without running (dispatch_command()), so a client
+     * learns its command did not run instead of finding it cut off unread
+     * when the connection closes. */
 }
 
 /* Commands relayed to a former leader are answered now (UNKNOWN if sent:
@@ -646,6 +655,9 @@ void server_role_changed(struct server *s)
 
     if (s->forwarder == NULL) /* not serving yet */
         return;
+    /* The leader that was stopping has handed over (or come back). */
+    if (cluster_leader_id(s->cluster) != s->leader_stopping)
+        s->leader_stopping = 0;
     if (cluster_is_leader(s->cluster))
         forwarder_retarget(s->forwarder, NULL);
     else if (leader != NULL)

@@ -48,10 +48,11 @@ struct server {
     size_t n_conns;
     uint64_t next_client_id;
 
-    struct slot *waiting;   /* commands waiting for a leader to be known */
-    uv_timer_t timer;       /* their deadlines, and draining on stop */
-    uv_check_t flush_check; /* writes replies gathered in an iteration */
-    struct conn *dirty;     /* connections with replies to write */
+    struct slot *waiting;     /* commands waiting for a leader to be known */
+    uint64_t leader_stopping; /* raft id of a leader that answered SHUTDOWN */
+    uv_timer_t timer;         /* their deadlines, and draining on stop */
+    uv_check_t flush_check;   /* writes replies gathered in an iteration */
+    struct conn *dirty;       /* connections with replies to write */
     struct forwarder *forwarder;
     struct scan_cursors *cursors;
 
@@ -60,6 +61,7 @@ struct server {
 
     bool stopping;
     uint64_t stop_deadline_us;
+    uint64_t stop_busy_us; /* a client last had a command or reply under way */
     void (*stopped)(void *arg);
     void *stopped_arg;
 };

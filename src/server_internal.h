@@ -41,6 +41,7 @@ struct slot {
     char **argv; /* copies, when the command outlives the input buffer */
     size_t *lens;
     uint64_t deadline_us; /* waiting for a leader until then */
+    uint64_t sent_to;     /* raft id of the leader it was relayed to */
 };
 
 struct conn {

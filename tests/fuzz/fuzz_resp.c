@@ -42,6 +42,7 @@ static void pick_limits(uint8_t b, struct resp_limits *lim)
     lim->max_args = args[b & 3];
     lim->max_bulk = bulk[(b >> 2) & 3];
     lim->max_inline = (b & 0x10) != 0 ? 16 : 64 * 1024;
+    lim->unauthenticated = (b & 0x20) != 0;
 }
 
 /* Replace the buffer by an exact-size copy of its first len bytes plus

@@ -84,7 +84,8 @@ def write_config(path, **options):
 
 def test_config_file_sets_options_and_flags_win(tmp_path):
     port_a, port_b, raft = free_port(), free_port(), free_port()
-    conf = write_config(tmp_path / "node.conf", id="fromfile",
+    # A value may be quoted.
+    conf = write_config(tmp_path / "node.conf", id='"fromfile"',
                         listenaddr=f"127.0.0.1:{port_a}",
                         raftaddr=f"127.0.0.1:{raft}",
                         data_dir=tmp_path / "data",
@@ -121,6 +122,7 @@ def test_config_file_sets_options_and_flags_win(tmp_path):
     ("[cashed]\nid = raft7\nbogus_key = 1\n", 3, "bogus_key"),
     ("[cashed]\n\nmax-clients = lots\n", 3, "max-clients"),
     ("[cashed]\nid = ok\nthis line has no equals sign\n", 3, None),
+    ("[cashed]\nid = ok\nlistenaddr = \":3160\n", 3, "unterminated quote"),
 ])
 def test_bad_config_file_names_file_and_line(tmp_path, body, line, what):
     conf = tmp_path / "bad.conf"

@@ -588,6 +588,78 @@ def test_sigterm_under_load_exits_zero_and_keeps_writes(cluster3):
             assert_all_present(n, writers.acked, readonly=True)
 
 
+def test_sigterm_answers_every_command(cluster3):
+    """A stopping leader answers every command it reads: those in flight
+    finish, later ones get SHUTDOWN (they did not run), and it closes the
+    connections only once its clients have gone quiet, so none of them has
+    a command cut off unanswered. Commands relayed by a follower that the
+    leader refuses so are retried on the next leader: the follower's
+    clients see only OK."""
+    c = cluster3
+    leader = c.leader()
+    follower = c.followers()[0]
+    lock = threading.Lock()
+    acked, ends, follower_errors = {}, {}, []
+    stop = threading.Event()
+
+    def on_leader(idx):
+        r = leader.client(timeout=15)
+        for seq in range(1_000_000):
+            key = f"sd:l{idx}:{seq}"
+            try:
+                assert r.set(key, "v") is True
+            except redis.ResponseError as e:
+                ends[idx] = str(e)
+                return
+            except redis.ConnectionError as e:
+                ends[idx] = "cut off: " + repr(e)
+                return
+            with lock:
+                acked[key] = "v"
+
+    def on_follower(idx):
+        r = follower.client(timeout=15)
+        seq = 0
+        while not stop.is_set():
+            key = f"sd:f{idx}:{seq}"
+            seq += 1
+            try:
+                assert r.set(key, "v") is True
+            except redis.RedisError as e:
+                follower_errors.append(f"{key}: {e!r}")
+                continue
+            with lock:
+                acked[key] = "v"
+
+    threads = [threading.Thread(target=on_leader, args=(i,), daemon=True)
+               for i in range(6)]
+    threads += [threading.Thread(target=on_follower, args=(i,), daemon=True)
+                for i in range(6)]
+    for t in threads:
+        t.start()
+    wait_for(lambda: len(acked) >= 300, timeout=20, what="writes")
+    leader.signal(signal.SIGTERM)
+    rc, took = wait_exit(leader, 15)
+    wait_for(lambda: len(ends) == 6, timeout=10, what="leader clients to end")
+    n = len(acked)
+    wait_for(lambda: len(acked) >= n + 100, timeout=20,
+             what="writes through the follower after the stop")
+    stop.set()
+    for t in threads:
+        t.join(20)
+    print(f"\nleader exited {rc} {took:.2f}s after SIGTERM; its clients "
+          f"ended with {sorted(set(ends.values()))}; {len(acked)} writes "
+          f"acknowledged; follower errors {follower_errors[:3]}")
+    assert rc == 0, leader.read_log()[-3000:]
+    assert all(e.startswith("SHUTDOWN") for e in ends.values()), ends
+    assert not follower_errors, follower_errors[:10]
+    # Quiet clients let it close before the grace period ran out.
+    assert "still in flight" not in leader.read_log()
+    for node in c.nodes:
+        if node is not leader:
+            assert_all_present(node, acked, readonly=False)
+
+
 # --- 9. transfer, stop, rejoin, removal --------------------------------------
 
 
