@@ -100,6 +100,18 @@ int activation_take(const char *name)
     return -1;
 }
 
+bool activation_passed(const char *name)
+{
+    if (!passed.read)
+        passed_read();
+    for (unsigned i = 0; i < passed.n; i++) {
+        if (!passed.v[i].claimed && passed.v[i].fd >= 0 &&
+            strcmp(passed.v[i].name, name) == 0)
+            return true;
+    }
+    return false;
+}
+
 bool activation_claimed(const char *name)
 {
     for (unsigned i = 0; i < passed.n; i++) {

@@ -19,6 +19,9 @@
  * environment (and removes LISTEN_* from it); each fd is handed out once. */
 int activation_take(const char *name);
 
+/* Whether a socket named @name was passed and not yet taken. */
+bool activation_passed(const char *name);
+
 /* Whether a socket named @name was passed and claimed: the server must not
  * unlink the path of a Unix socket it did not create. */
 bool activation_claimed(const char *name);

@@ -93,13 +93,36 @@ static int parse_config(struct config *cfg, int argc, char **argv)
     return 0;
 }
 
+/* Before the data directory is touched: a first start that bootstrapped
+ * and then could not bind would leave a one-node cluster behind, which a
+ * later start with --leaderaddr would restart instead of joining. */
+static int addresses_free(const struct config *cfg)
+{
+    if (tcp_addr_in_use(cfg->raft.host, cfg->raft.port)) {
+        log_error("cannot start: the Raft address %s:%u is in use (another "
+                  "node?); choose another --raftaddr",
+                  cfg->raft.host, cfg->raft.port);
+        return -1;
+    }
+    if (!activation_passed(ACTIVATION_CLIENT) &&
+        tcp_addr_in_use(cfg->listen.host, cfg->listen.port)) {
+        log_error("cannot start: the client address %s:%u is in use "
+                  "(another node?); choose another --listenaddr",
+                  cfg->listen.host[0] ? cfg->listen.host : "127.0.0.1",
+                  cfg->listen.port);
+        return -1;
+    }
+    return 0;
+}
+
 static int run(struct daemon *d)
 {
     d->cluster.role_changed = role_changed;
     d->cluster.role_changed_arg = d;
     d->cluster.closed_cb = cluster_closed;
     d->cluster.closed_arg = d;
-    if (cluster_start(&d->cluster, &d->loop, &d->cfg) != 0)
+    if (addresses_free(&d->cfg) != 0 ||
+        cluster_start(&d->cluster, &d->loop, &d->cfg) != 0)
         return 1;
     if (server_start(&d->server, &d->loop, &d->cfg, &d->cluster) != 0) {
         d->exit_code = 1;

@@ -16,32 +16,6 @@
 #include "members.h"
 #include "recover.h"
 
-/* A running node holds its Raft port: refuse to rewrite the log under it.
- * Only a port in use says so; any other bind failure is left for the
- * operator's judgement (the node was stopped, as the procedure says). */
-static bool raft_port_in_use(const struct config *cfg)
-{
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
-    struct addrinfo *res, *ai;
-    char port[16];
-    bool busy = false;
-
-    snprintf(port, sizeof(port), "%u", cfg->raft.port);
-    if (getaddrinfo(cfg->raft.host, port, &hints, &res) != 0)
-        return false;
-    for (ai = res; ai != NULL && !busy; ai = ai->ai_next) {
-        int fd = socket(ai->ai_family, ai->ai_socktype, 0);
-
-        if (fd < 0)
-            continue;
-        busy =
-            bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno == EADDRINUSE;
-        close(fd);
-    }
-    freeaddrinfo(res);
-    return busy;
-}
-
 struct recovery {
     uv_loop_t loop;
     struct raft_uv_transport transport;
@@ -118,7 +92,7 @@ int recover_run(const struct config *cfg)
                 cfg->data_dir);
         return -1;
     }
-    if (raft_port_in_use(cfg)) {
+    if (tcp_addr_in_use(cfg->raft.host, cfg->raft.port)) {
         fprintf(stderr,
                 "cashed: %s:%u is in use: is %s still running? Stop it "
                 "before --recover.\n",

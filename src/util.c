@@ -1,12 +1,15 @@
 /* Checked allocation, the byte buffer, integer codecs, clocks, parsing. */
 
 #include <errno.h>
+#include <netdb.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -269,4 +272,33 @@ int parse_size(const char *s, uint64_t *out)
         return -ERANGE;
     *out = v * mul;
     return 0;
+}
+
+bool tcp_addr_in_use(const char *host, unsigned port)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
+    struct addrinfo *res, *ai;
+    char service[16];
+    bool busy = false;
+
+    if (host == NULL || host[0] == '\0' || strcmp(host, "localhost") == 0)
+        host = "127.0.0.1";
+    snprintf(service, sizeof(service), "%u", port);
+    if (getaddrinfo(host, service, &hints, &res) != 0)
+        return false;
+    for (ai = res; ai != NULL && !busy; ai = ai->ai_next) {
+        int one = 1;
+        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+
+        if (fd < 0)
+            continue;
+        /* As the listeners do: connections of an earlier run lingering in
+         * TIME_WAIT do not make the port busy. */
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        busy =
+            bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno == EADDRINUSE;
+        close(fd);
+    }
+    freeaddrinfo(res);
+    return busy;
 }

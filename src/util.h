@@ -68,4 +68,9 @@ int parse_i64(const char *s, size_t len, int64_t *out);
  * into @out. 0 on success, -EINVAL or -ERANGE. */
 int parse_size(const char *s, uint64_t *out);
 
+/* Whether something already listens on @host:@port (TCP; an empty host
+ * or "localhost" is 127.0.0.1): a bind, as a listener would make it, fails
+ * with EADDRINUSE. Any other failure is left to the real bind to report. */
+bool tcp_addr_in_use(const char *host, unsigned port);
+
 #endif /* CASHE_UTIL_H */

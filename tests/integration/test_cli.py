@@ -451,3 +451,29 @@ def test_unix_socket_path_is_not_taken_from_others(tmp_path):
     assert second.unix_client().ping()
     assert second.stop() == 0
     assert not os.path.exists(first.sock)
+
+
+@pytest.mark.parametrize("busy", ["listenaddr", "raftaddr"])
+def test_address_in_use_refused_before_the_data_dir_is_touched(tmp_path,
+                                                               busy):
+    """A first node whose port is taken must not bootstrap on the way out:
+    its next start, with --leaderaddr, would find a one-node cluster there
+    and restart it instead of joining."""
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    taken = holder.getsockname()[1]
+    try:
+        node = Node(str(tmp_path), "raft0")
+        if busy == "listenaddr":
+            node.port = taken
+        else:
+            node.raft_port = taken
+        proc = subprocess.run(node.args(), capture_output=True, text=True,
+                              timeout=30)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 1, out
+        assert f"127.0.0.1:{taken} is in use" in out, out
+        assert not os.path.exists(node.data_dir), os.listdir(node.data_dir)
+    finally:
+        holder.close()
