@@ -27,6 +27,12 @@ enum cluster_status {
     CLUSTER_SHUTDOWN,   /* the node is stopping; nothing was proposed */
 };
 
+/* The error a stopping node answers for a command it did not run. A
+ * follower that relayed the command knows it by its first word and retries
+ * it on the next leader. */
+#define SHUTDOWN_CODE  "SHUTDOWN"
+#define SHUTDOWN_ERROR SHUTDOWN_CODE " the node is stopping"
+
 /* @reply is the RESP reply of an applied command (CLUSTER_OK), or NULL. It is
  * valid only during the call. */
 typedef void (*cluster_done_fn)(void *arg, int status, const struct buf *reply);

@@ -141,7 +141,7 @@ static int step_proposal(struct admin_op *op, int status)
     if (status == CLUSTER_OK)
         return STEP_STARTED;
     snprintf(op->error, sizeof(op->error), "%s",
-             status == CLUSTER_SHUTDOWN ? "SHUTDOWN node is stopping"
+             status == CLUSTER_SHUTDOWN ? SHUTDOWN_ERROR
                                         : "TRYAGAIN not the leader; retry");
     return STEP_FAILED;
 }
@@ -315,7 +315,7 @@ void admin_abort(struct cluster *c)
     struct admin_op *op;
     struct buf reply = {0};
 
-    resp_error(&reply, "SHUTDOWN node is stopping");
+    resp_error(&reply, SHUTDOWN_ERROR);
     while ((op = c->admin_head) != NULL) {
         c->admin_head = op->next;
         op->done(op->arg, CLUSTER_SHUTDOWN, &reply);

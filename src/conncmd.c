@@ -339,7 +339,7 @@ static enum admin_result admin_status(int rv, struct buf *r)
     if (rv == CLUSTER_NOT_LEADER)
         return ADMIN_FORWARD;
     if (rv == CLUSTER_SHUTDOWN)
-        resp_error(r, "SHUTDOWN the node is stopping");
+        resp_error(r, SHUTDOWN_ERROR);
     else
         resp_error(r, "ERR request refused; see the node's log");
     return ADMIN_REPLIED;

@@ -23,7 +23,6 @@
     "UNKNOWN leadership was lost before the write committed: it may or may "   \
     "not have been applied"
 #define ERR_TRYAGAIN "TRYAGAIN leadership changed; the command did not run"
-#define ERR_SHUTDOWN "SHUTDOWN the node is stopping"
 
 static void route(struct slot *slot, const char **argv, const size_t *lens);
 
@@ -156,7 +155,7 @@ static void write_done(void *arg, int status, const struct buf *reply)
         resp_error(&s->reply, ERR_TRYAGAIN);
         break;
     case CLUSTER_SHUTDOWN:
-        resp_error(&s->reply, ERR_SHUTDOWN);
+        resp_error(&s->reply, SHUTDOWN_ERROR);
         break;
     default:
         resp_error(&s->reply, ERR_UNKNOWN);
@@ -173,7 +172,7 @@ static void read_done(void *arg, int status, const struct buf *reply)
         run_local(s->conn->srv, s->cmd, s->argc, (const char **)s->argv,
                   s->lens, &s->reply);
     else if (status == CLUSTER_SHUTDOWN)
-        resp_error(&s->reply, ERR_SHUTDOWN);
+        resp_error(&s->reply, SHUTDOWN_ERROR);
     else
         resp_error(&s->reply, ERR_TRYAGAIN);
     slot_complete(s);
@@ -384,7 +383,7 @@ static void route(struct slot *s, const char **argv, const size_t *lens)
     struct cluster *cl = c->srv->cluster;
 
     if (cl->stopping) {
-        resp_error(&s->reply, ERR_SHUTDOWN);
+        resp_error(&s->reply, SHUTDOWN_ERROR);
         slot_complete(s);
     } else if ((s->cmd->flags & CMD_WRITE) && diskwatch_full(&cl->disk)) {
         refuse_write_nospace(s);
@@ -485,7 +484,7 @@ void dispatch_command(struct conn *c, int argc, const char **argv,
     srv->stats.commands_processed++;
     if (srv->stopping) {
         srv->stop_busy_us = clock_mono_us();
-        resp_error(dispatch_ready_reply(c), ERR_SHUTDOWN);
+        resp_error(dispatch_ready_reply(c), SHUTDOWN_ERROR);
         return;
     }
     if (cmd == NULL) {

@@ -73,8 +73,10 @@ static void reply_to_resp(struct buf *out, const redisReply *r)
 
 static bool is_shutdown(const redisReply *r)
 {
-    return r->type == REDIS_REPLY_ERROR && r->len >= 9 &&
-           memcmp(r->str, "SHUTDOWN ", 9) == 0;
+    size_t n = sizeof(SHUTDOWN_CODE) - 1;
+
+    return r->type == REDIS_REPLY_ERROR && r->len > n &&
+           memcmp(r->str, SHUTDOWN_CODE, n) == 0 && r->str[n] == ' ';
 }
 
 static void forward_reply_cb(redisAsyncContext *ac, void *r, void *privdata)

@@ -2,12 +2,10 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <netdb.h>
 #include <raft.h>
 #include <raft/uv.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -92,20 +90,15 @@ int recover_run(const struct config *cfg)
                 cfg->data_dir);
         return -1;
     }
-    if (tcp_addr_in_use(cfg->raft.host, cfg->raft.port)) {
-        fprintf(stderr,
-                "cashed: %s:%u is in use: is %s still running? Stop it "
-                "before --recover.\n",
-                cfg->raft.host, cfg->raft.port, cfg->id);
-        return -1;
-    }
+    /* A running node holds the lock: the log must not be rewritten under
+     * it. */
     lock = cluster_dir_lock(cfg->data_dir, &holder);
     if (lock < 0) {
         if (lock == -EBUSY)
             fprintf(stderr,
-                    "cashed: %s is in use by process %ld: stop that node "
-                    "before --recover.\n",
-                    cfg->data_dir, holder);
+                    "cashed: %s is in use by process %ld: is %s still "
+                    "running? Stop it before --recover.\n",
+                    cfg->data_dir, holder, cfg->id);
         else
             fprintf(stderr, "cashed: cannot lock %s: %s\n", cfg->data_dir,
                     strerror(-lock));

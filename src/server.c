@@ -17,6 +17,7 @@
 #include "server_internal.h"
 
 #define READ_CHUNK    (64 * 1024)
+#define INLINE_MAX    (64 * 1024)
 #define TIMER_MS      20
 #define STOP_QUIET_US (200 * 1000)
 
@@ -333,14 +334,14 @@ static struct resp_limits conn_limits(const struct conn *c)
     if (!c->authed)
         return (struct resp_limits){.max_args = UNAUTH_MAX_ARGS,
                                     .max_bulk = UNAUTH_MAX_BULK,
-                                    .max_inline = UNAUTH_MAX_BULK,
+                                    .max_inline = INLINE_MAX,
                                     .unauthenticated = true};
     return (struct resp_limits){
         .max_args = cfg->max_args,
         .max_bulk = cfg->max_value_size > cfg->max_key_size
                         ? cfg->max_value_size
                         : cfg->max_key_size,
-        .max_inline = 64 * 1024,
+        .max_inline = INLINE_MAX,
     };
 }
 
@@ -384,7 +385,7 @@ static void accept_conn(uv_stream_t *listener, bool is_unix)
     s->stats.connections_received++;
     if (s->n_conns > s->cfg->max_clients || s->stopping) {
         s->stats.connections_rejected++;
-        resp_error(&c->out, s->stopping ? "SHUTDOWN node is stopping"
+        resp_error(&c->out, s->stopping ? SHUTDOWN_ERROR
                                         : "ERR max number of clients reached");
         c->close_after_write = true;
         conn_mark_dirty(c);

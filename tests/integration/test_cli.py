@@ -27,6 +27,15 @@ def run(*args, timeout=20, **kw):
                           timeout=timeout, **kw)
 
 
+def assert_refused(args, message):
+    """cashed started with the full command line @args exits 1 and says
+    @message."""
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=30)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert message in out, out
+
+
 def port_free(port):
     s = socket.socket()
     try:
@@ -383,11 +392,7 @@ def test_data_dir_refuses_another_node_name(tmp_path):
     assert first.stop() == 0
     other = Node(str(tmp_path), "raft7")
     other.data_dir = first.data_dir
-    proc = subprocess.run(other.args(), capture_output=True, text=True,
-                          timeout=30)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 1, out
-    assert "belongs to node 'raft0'" in out, out
+    assert_refused(other.args(), "belongs to node 'raft0'")
 
 
 def test_data_dir_is_locked_while_a_node_runs(tmp_path):
@@ -399,16 +404,10 @@ def test_data_dir_is_locked_while_a_node_runs(tmp_path):
     first.client().set("k", "v")
     second = Node(str(tmp_path), "raft0")
     second.data_dir = first.data_dir
-    proc = subprocess.run(second.args(), capture_output=True, text=True,
-                          timeout=30)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 1, out
-    assert f"is in use by another process (pid {first.proc.pid})" in out, out
-    proc = subprocess.run(second.args() + ["--recover"], capture_output=True,
-                          text=True, timeout=30)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 1, out
-    assert f"in use by process {first.proc.pid}" in out, out
+    assert_refused(second.args(),
+                   f"is in use by another process (pid {first.proc.pid})")
+    assert_refused(second.args() + ["--recover"],
+                   f"in use by process {first.proc.pid}")
     first.client().set("k2", "v2")
     assert first.client().get("k") == b"v"
 
@@ -426,21 +425,13 @@ def test_unix_socket_path_is_not_taken_from_others(tmp_path):
     first = Node(str(tmp_path), "raft0").start()
     second = Node(str(tmp_path), "raft1")
     second.sock = first.sock
-    proc = subprocess.run(second.args(), capture_output=True, text=True,
-                          timeout=30)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 1, out
-    assert "another process serves it" in out, out
+    assert_refused(second.args(), "another process serves it")
     assert first.unix_client().ping()
 
     other = tmp_path / "not-a-socket"
     other.write_text("keep me")
     second.sock = str(other)
-    proc = subprocess.run(second.args(), capture_output=True, text=True,
-                          timeout=30)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 1, out
-    assert "not a socket" in out, out
+    assert_refused(second.args(), "not a socket")
     assert other.read_text() == "keep me"
 
     # A killed node's socket file is stale: the next node takes the path.
@@ -469,11 +460,7 @@ def test_address_in_use_refused_before_the_data_dir_is_touched(tmp_path,
             node.port = taken
         else:
             node.raft_port = taken
-        proc = subprocess.run(node.args(), capture_output=True, text=True,
-                              timeout=30)
-        out = proc.stdout + proc.stderr
-        assert proc.returncode == 1, out
-        assert f"127.0.0.1:{taken} is in use" in out, out
+        assert_refused(node.args(), f"127.0.0.1:{taken} is in use")
         assert not os.path.exists(node.data_dir), os.listdir(node.data_dir)
     finally:
         holder.close()
