@@ -22,12 +22,19 @@ CASHED = os.environ.get("CASHED", os.path.join(ROOT, "build", "cashed"))
 _ports = random.Random(os.getpid())
 
 
+_given = set()
+
+
 def free_port():
     """A TCP port nothing uses right now, below the kernel's ephemeral range
     (32768 and up): a port picked there could be taken as the source port of
     an outgoing connection before the daemon binds it."""
     for _ in range(1000):
         port = _ports.randrange(12000, 32000)
+        # Never the same port twice in a run: a node's client and Raft
+        # ports, picked one after the other, could otherwise coincide.
+        if port in _given:
+            continue
         s = socket.socket()
         try:
             s.bind(("127.0.0.1", port))
@@ -35,6 +42,7 @@ def free_port():
             continue
         finally:
             s.close()
+        _given.add(port)
         return port
     raise RuntimeError("no free port")
 
@@ -141,11 +149,17 @@ class Cluster:
             self.nodes.append(Node(self.tmp, f"raft{i}", self.extra, leader=first))
 
     def start(self):
-        self.nodes[0].start()
-        wait_for(lambda: self.nodes[0].role() == "leader", what="bootstrap leader")
-        for node in self.nodes[1:]:
-            node.start()
-        self.wait_members(len(self.nodes))
+        try:
+            self.nodes[0].start()
+            wait_for(lambda: self.nodes[0].role() == "leader",
+                     what="bootstrap leader")
+            for node in self.nodes[1:]:
+                node.start()
+            self.wait_members(len(self.nodes))
+        except BaseException:
+            # The fixture never gets to stop what did start.
+            self.stop()
+            raise
         return self
 
     def wait_members(self, n, timeout=30):
