@@ -60,12 +60,25 @@ static void join_disconnect_cb(const redisAsyncContext *ac, int status)
         c->join->ac = NULL;
 }
 
+/* Said once per start: the attempts go on every second, quietly. */
+static void join_unreachable(struct cluster *c, const char *why)
+{
+    if (c->join == NULL || c->join->logged_failure)
+        return;
+    log_warning("cannot reach %s to join the cluster: %s; retrying every "
+                "second",
+                c->cfg->leaderaddr, why);
+    c->join->logged_failure = true;
+}
+
 /* hiredis frees a context whose connection failed without calling the
  * disconnect callback: forget it here too. */
 static void join_connect_cb(const redisAsyncContext *ac, int status)
 {
-    if (status != REDIS_OK)
-        join_disconnect_cb(ac, status);
+    if (status == REDIS_OK)
+        return;
+    join_unreachable(ac->data, ac->errstr);
+    join_disconnect_cb(ac, status);
 }
 
 static void join_attempt(struct cluster *c)
@@ -83,6 +96,7 @@ static void join_attempt(struct cluster *c)
     host = a.host[0] ? a.host : "127.0.0.1";
     ac = redisAsyncConnect(host, (int)a.port);
     if (ac == NULL || ac->err) {
+        join_unreachable(c, ac != NULL ? ac->errstr : "out of memory");
         if (ac != NULL)
             redisAsyncFree(ac);
         return;

@@ -309,6 +309,32 @@ def test_quick_start_flags_as_users_type_them(tmp_path):
                 n.proc.wait(10)
 
 
+
+def test_join_through_an_address_nobody_serves_yet(tmp_path):
+    # A node told to join through an address where nothing listens yet
+    # says so once, keeps trying, and joins once a member serves there:
+    # the operator may start the nodes in any order.
+    first = Node(str(tmp_path), "raft0")
+    second = Node(str(tmp_path), "raft1", leader=first)
+    try:
+        second.start()
+        time.sleep(3.5)
+        log = second.read_log()
+        unreachable = re.findall(r"cannot reach :%d to join the cluster: "
+                                 r"[^;]+; retrying" % first.port, log)
+        assert len(unreachable) == 1, log[-3000:]
+        assert "joined" not in log
+        first.start()
+        wait_for(lambda: voter_names(second) == ["raft0", "raft1"],
+                 timeout=30, what="raft1 to join")
+        assert "joined the cluster through :%d" % first.port in \
+            second.read_log()
+    finally:
+        for n in (first, second):
+            if n.proc is not None and n.alive():
+                n.proc.kill()
+                n.proc.wait(10)
+
 # --- 2, 3. writes through followers, read-your-writes -----------------------
 
 
