@@ -492,6 +492,7 @@ void dispatch_command(struct conn *c, int argc, const char **argv,
         return;
     }
     c->last_cmd = cmd->name;
+    c->last_cmd_at = uv_now(srv->loop);
     if (!cmd_arity_ok(cmd, argc)) {
         resp_errorf(dispatch_ready_reply(c),
                     "ERR wrong number of arguments for '%s' command",

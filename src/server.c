@@ -43,6 +43,8 @@ static void conn_free(struct conn *c)
     if (c->next != NULL)
         c->next->prev = c->prev;
     s->n_conns--;
+    if (c->is_unix)
+        s->n_unix_conns--;
     resp_parser_free(&c->parser);
     buf_free(&c->in);
     buf_free(&c->out);
@@ -297,31 +299,41 @@ static void conn_start_reading(struct conn *c)
         conn_process_input(c);
 }
 
+static void format_addr(const struct sockaddr_storage *ss, char *out,
+                        size_t size)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+
+        uv_ip4_name(in, host, sizeof(host));
+        port = ntohs(in->sin_port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+
+        uv_ip6_name(in6, host, sizeof(host));
+        port = ntohs(in6->sin6_port);
+    }
+    snprintf(out, size, "%s:%u", host, port);
+}
+
+/* Both ends of a client's connection, for logs and CLIENT LIST. */
 static void peer_name(struct conn *c)
 {
     struct sockaddr_storage ss;
     int len = sizeof(ss);
-    char host[INET6_ADDRSTRLEN] = "?";
-    unsigned port = 0;
 
     if (c->is_unix) {
         snprintf(c->addr, sizeof(c->addr), "unix");
         return;
     }
-    if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) != 0)
-        return;
-    if (ss.ss_family == AF_INET) {
-        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-
-        uv_ip4_name(in, host, sizeof(host));
-        port = ntohs(in->sin_port);
-    } else if (ss.ss_family == AF_INET6) {
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-
-        uv_ip6_name(in6, host, sizeof(host));
-        port = ntohs(in6->sin6_port);
-    }
-    snprintf(c->addr, sizeof(c->addr), "%s:%u", host, port);
+    if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0)
+        format_addr(&ss, c->addr, sizeof(c->addr));
+    len = sizeof(ss);
+    if (uv_tcp_getsockname(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0)
+        format_addr(&ss, c->laddr, sizeof(c->laddr));
 }
 
 /* What a command may declare: the configured limits once the client is
@@ -351,6 +363,16 @@ void conn_authenticated(struct conn *c)
     c->parser.limits = conn_limits(c);
 }
 
+/* max-clients bounds TCP clients and Unix-socket clients each on their own:
+ * a crowd over the network must not take the slots cashectl and cashe-fuse
+ * reach the node through. */
+static bool over_max_clients(const struct server *s, bool is_unix)
+{
+    size_t n = is_unix ? s->n_unix_conns : s->n_conns - s->n_unix_conns;
+
+    return n > s->cfg->max_clients;
+}
+
 static void accept_conn(uv_stream_t *listener, bool is_unix)
 {
     struct server *s = listener->data;
@@ -373,6 +395,7 @@ static void accept_conn(uv_stream_t *listener, bool is_unix)
         uv_tcp_nodelay(&c->h.tcp, 1);
     c->id = ++s->next_client_id;
     c->created_ms = clock_wall_ms();
+    c->last_cmd_at = uv_now(s->loop);
     c->authed = s->cfg->password == NULL || is_unix;
     lim = conn_limits(c);
     resp_parser_init(&c->parser, &lim);
@@ -382,8 +405,10 @@ static void accept_conn(uv_stream_t *listener, bool is_unix)
         s->conns->prev = c;
     s->conns = c;
     s->n_conns++;
+    if (is_unix)
+        s->n_unix_conns++;
     s->stats.connections_received++;
-    if (s->n_conns > s->cfg->max_clients || s->stopping) {
+    if (over_max_clients(s, is_unix) || s->stopping) {
         s->stats.connections_rejected++;
         resp_error(&c->out, s->stopping ? SHUTDOWN_ERROR
                                         : "ERR max number of clients reached");

@@ -46,6 +46,7 @@ struct server {
     struct conn *conns;       /* every open connection */
     struct conn *subscribers; /* those subscribed to keyspace events */
     size_t n_conns;
+    size_t n_unix_conns; /* those of n_conns on the Unix socket */
     uint64_t next_client_id;
 
     struct slot *waiting;     /* commands waiting for a leader to be known */

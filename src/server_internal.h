@@ -57,6 +57,7 @@ struct conn {
     uint64_t id;
     char *name; /* CLIENT SETNAME */
     char addr[64];
+    char laddr[64]; /* TCP: the address it reached; Unix: empty */
     bool is_unix;
     bool authed;
     bool readonly;  /* READONLY: reads served locally */
@@ -82,6 +83,7 @@ struct conn {
 
     int64_t created_ms;
     const char *last_cmd;
+    uint64_t last_cmd_at; /* uv_now() when it last sent a command */
 };
 
 /* server.c */

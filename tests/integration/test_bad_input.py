@@ -7,14 +7,16 @@ it is still healthy and that its log holds no sanitizer report (run with
 CASHED pointing at a -Db_sanitize=address,undefined build for that).
 """
 
+import os
 import random
 import socket
+import subprocess
 import time
 
 import pytest
 import redis
 
-from conftest import Node, wait_for
+from conftest import CASHED, Node, wait_for
 
 LIMITS = ["--max-value-size=1m", "--max-key-size=1k", "--max-args=100",
           "--max-client-buffer=4m", "--max-clients=50"]
@@ -22,6 +24,8 @@ MAX_VALUE = 1024 * 1024
 MAX_KEY = 1024
 MAX_CLIENTS = 50
 PROTO_ERR = b"-ERR Protocol error: "
+CASHECTL = os.environ.get(
+    "CASHECTL", os.path.join(os.path.dirname(CASHED), "src", "ctl", "cashectl"))
 
 
 @pytest.fixture(scope="module")
@@ -283,6 +287,51 @@ def test_max_clients(node):
                      timeout=10, what="a free client slot")
     assert int(fresh.get("served")) == len(accepted)
     wait_for(lambda: fresh.info("clients")["connected_clients"] <= 5,
+             timeout=10, what="closed connections to be released")
+
+
+def connect_unix(node, timeout=5):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(node.sock)
+    return s
+
+
+def ping_all(socks):
+    """PING on each socket: (those answered PONG, those refused)."""
+    accepted, refused = [], []
+    for s in socks:
+        try:
+            s.sendall(b"PING\r\n")
+        except BrokenPipeError:
+            pass  # refused and closed already; the refusal is still to read
+        reply = read_line(s)
+        if reply == b"+PONG\r\n":
+            accepted.append(s)
+        else:
+            assert reply == b"-ERR max number of clients reached\r\n", reply
+            refused.append(s)
+    return accepted, refused
+
+
+def test_tcp_clients_cannot_lock_out_the_unix_socket(node):
+    """max-clients counts TCP and Unix-socket clients apart: with every TCP
+    slot taken, cashectl still gets in, and the Unix socket has a limit of its
+    own."""
+    tcp = [connect(node) for _ in range(MAX_CLIENTS + 10)]
+    local = []
+    try:
+        _, refused = ping_all(tcp)
+        assert len(refused) >= 10
+        assert subprocess.run([CASHECTL, "--socket", node.sock, "status"],
+                              capture_output=True, timeout=30).returncode == 0
+        local = [connect_unix(node) for _ in range(MAX_CLIENTS + 10)]
+        accepted, refused = ping_all(local)
+        assert len(refused) >= 10 and len(accepted) >= MAX_CLIENTS - 5
+    finally:
+        for s in tcp + local:
+            s.close()
+    wait_for(lambda: node.client().info("clients")["connected_clients"] <= 5,
              timeout=10, what="closed connections to be released")
 
 

@@ -351,6 +351,32 @@ def test_deliberate_differences_from_redis(node1, real_redis):
     assert a[1][2] == b[1][2] == ("$", None)
 
 
+def test_client_list_shows_both_ends_and_idle_time(node1):
+    tcp, local = Raw(node1.port), Raw(path=node1.sock)
+    assert tcp.cmd("CLIENT", "SETNAME", "tcp") == ("+", b"OK")
+    assert local.cmd("CLIENT", "SETNAME", "local") == ("+", b"OK")
+    time.sleep(2.2)
+    kind, text = local.cmd("CLIENT", "LIST")
+    assert kind == "$"
+    rows = {}
+    for line in text.decode().splitlines():
+        fields = dict(f.split("=", 1) for f in line.split(" "))
+        rows[fields["name"]] = fields
+    me, peer = tcp.s.getsockname(), tcp.s.getpeername()
+    assert rows["tcp"]["addr"] == f"{me[0]}:{me[1]}"
+    assert rows["tcp"]["laddr"] == f"{peer[0]}:{peer[1]}"
+    assert rows["local"]["laddr"] == node1.sock + ":0"
+    # Idle since SETNAME; the one listing has just sent a command.
+    assert int(rows["tcp"]["idle"]) >= 2
+    assert rows["local"]["idle"] == "0"
+    assert int(rows["tcp"]["age"]) >= 2
+    fds = {int(rows[n]["fd"]) for n in ("tcp", "local")}
+    assert len(fds) == 2 and min(fds) > 2
+    assert all(os.path.exists(f"/proc/{node1.proc.pid}/fd/{fd}") for fd in fds)
+    tcp.close()
+    local.close()
+
+
 # --- semantics through redis-py -------------------------------------------
 
 def test_connection_commands(node1):
