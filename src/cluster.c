@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "closeonce.h"
 #include "cluster.h"
 #include "cluster_internal.h"
 #include "codec.h"
@@ -741,6 +742,7 @@ static int raft_setup(struct cluster *c)
     }
     snprintf(bind, sizeof(bind), "%s:%u", cfg->raft.host, cfg->raft.port);
     raft_uv_tcp_set_bind_address(&c->transport, bind);
+    c->transport_made = true;
     nodelay_wrap(&c->transport);
     rv = raft_uv_init(&c->io, c->loop, cfg->data_dir, &c->transport);
     if (rv != 0) {
@@ -748,6 +750,8 @@ static int raft_setup(struct cluster *c)
                   c->io.errmsg);
         return -1;
     }
+    c->io_made = true;
+    closeonce_wrap(&c->io);
     fsm_init(&c->fsm);
     fsm_use_io(&c->fsm, &c->io);
     c->fsm.before_apply = before_apply;
@@ -778,8 +782,6 @@ static void start_failed_closed_cb(struct raft *r)
 {
     struct cluster *c = r->data;
 
-    raft_uv_close(&c->io);
-    raft_uv_tcp_close(&c->transport);
     fsm_close(&c->fsm);
 }
 
@@ -866,8 +868,6 @@ static void raft_closed_cb(struct raft *r)
 {
     struct cluster *c = r->data;
 
-    raft_uv_close(&c->io);
-    raft_uv_tcp_close(&c->transport);
     c->closed = true;
     log_info("raft closed");
     if (c->closed_cb != NULL)
@@ -953,10 +953,18 @@ void cluster_stop(struct cluster *c, unsigned grace_ms)
     uv_timer_start(&s->timer, stop_timer_cb, 0, STOP_POLL_MS);
 }
 
+/* The library's disk and network objects are freed only here, once the
+ * loop has run dry: after raft_close()'s callback, work it had handed to the
+ * thread pool (a segment being prepared, say) can still complete and look at
+ * them. Freeing them in that callback made a stop crash now and then. */
 void cluster_destroy(struct cluster *c)
 {
     if (c->started)
         fsm_close(&c->fsm);
+    if (c->io_made)
+        raft_uv_close(&c->io);
+    if (c->transport_made)
+        raft_uv_tcp_close(&c->transport);
     if (c->loop != NULL && c->dir_lock_fd >= 0)
         close(c->dir_lock_fd);
     free(c->stopper);

@@ -68,6 +68,7 @@ struct cluster {
     bool started;
     bool stopping;
     bool closed;
+    bool io_made, transport_made; /* freed by cluster_destroy() */
     bool join_pending; /* asked to join through --leaderaddr, no OK yet */
     int dir_lock_fd;   /* holds the data directory's lock; -1 before */
 

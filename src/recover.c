@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "closeonce.h"
 #include "cluster.h"
 #include "fsm.h"
 #include "members.h"
@@ -22,14 +23,6 @@ struct recovery {
     struct raft raft;
     bool raft_open;
 };
-
-static void raft_closed(struct raft *r)
-{
-    struct recovery *rc = r->data;
-
-    raft_uv_close(&rc->io);
-    raft_uv_tcp_close(&rc->transport);
-}
 
 /* Open the log as a stopped node would, without starting Raft. */
 static int recovery_open(struct recovery *rc, const struct config *cfg,
@@ -51,6 +44,7 @@ static int recovery_open(struct recovery *rc, const struct config *cfg,
         raft_uv_tcp_close(&rc->transport);
         return -1;
     }
+    closeonce_wrap(&rc->io);
     fsm_use_io(&rc->fsm, &rc->io);
     rv = raft_init(&rc->raft, &rc->io, &rc->fsm.raft_fsm, id,
                    cfg->advertise_raft);
@@ -69,8 +63,14 @@ static int recovery_open(struct recovery *rc, const struct config *cfg,
 static void recovery_close(struct recovery *rc)
 {
     if (rc->raft_open)
-        raft_close(&rc->raft, raft_closed);
+        raft_close(&rc->raft, NULL);
     uv_run(&rc->loop, UV_RUN_DEFAULT);
+    /* Only now: work the library left in the thread pool may still look at
+     * them until the loop has run dry (as in cluster_destroy()). */
+    if (rc->raft_open) {
+        raft_uv_close(&rc->io);
+        raft_uv_tcp_close(&rc->transport);
+    }
     uv_loop_close(&rc->loop);
     fsm_close(&rc->fsm);
 }
