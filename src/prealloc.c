@@ -5,27 +5,32 @@
 #include <fcntl.h>
 #include <linux/fiemap.h>
 #include <linux/fs.h>
+#include <linux/magic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
+#include <sys/vfs.h>
+#include <unistd.h>
 
 #include "prealloc.h"
 
 /* Direct I/O alignment: the page size, which covers the logical block size
  * of every disk the library's probe accepts. */
 #define ALIGN 4096
-/* Zeros are written from one buffer this large, repeated. */
+/* Zeros are written a buffer of this size at a time, so that the log
+ * writes of the node (and of others on the same disk) queue behind one
+ * chunk at most, not behind a whole segment. */
 #define ZERO_CHUNK   (1 << 20)
-#define ZERO_IOVS    64
 #define FIEMAP_BATCH 32
 
-/* Calls @fn on each part of [@start, @end) that lies in an unwritten
- * extent, in order, until @fn returns non-zero. FIEMAP_FLAG_SYNC writes
- * dirty pages back first, so that data still in the page cache is not
- * reported as unwritten. Returns @fn's non-zero result, or 0. */
+/* Calls @fn on each part of [@start, @end) that lies in unwritten extents,
+ * in order, until @fn returns non-zero; extents that follow each other in
+ * the file make one part (fragmented free space can cut a segment into
+ * thousands of extents). FIEMAP_FLAG_SYNC writes dirty pages back first,
+ * so that data still in the page cache is not reported as unwritten.
+ * Returns @fn's non-zero result, or 0. */
 static int each_unwritten(int fd, uint64_t start, uint64_t end,
                           int (*fn)(int fd, uint64_t from, uint64_t to,
                                     void *arg),
@@ -34,6 +39,7 @@ static int each_unwritten(int fd, uint64_t start, uint64_t end,
     size_t size =
         sizeof(struct fiemap) + FIEMAP_BATCH * sizeof(struct fiemap_extent);
     struct fiemap *fm;
+    uint64_t run_from = 0, run_to = 0; /* the part not yet passed to @fn */
     int rv = 0;
 
     fm = malloc(size);
@@ -58,13 +64,21 @@ static int each_unwritten(int fd, uint64_t start, uint64_t end,
             to = ext->fe_logical + ext->fe_length;
             if (to > end)
                 to = end;
-            if ((ext->fe_flags & FIEMAP_EXTENT_UNWRITTEN) && from < to)
-                rv = fn(fd, from, to, arg);
+            if (!(ext->fe_flags & FIEMAP_EXTENT_UNWRITTEN) || from >= to)
+                continue;
+            if (run_to != from) {
+                if (run_from < run_to)
+                    rv = fn(fd, run_from, run_to, arg);
+                run_from = from;
+            }
+            run_to = to;
         }
         if (ext->fe_flags & FIEMAP_EXTENT_LAST)
             break;
         start = ext->fe_logical + ext->fe_length;
     }
+    if (rv == 0 && run_from < run_to)
+        rv = fn(fd, run_from, run_to, arg);
     free(fm);
     return rv;
 }
@@ -85,8 +99,6 @@ bool prealloc_has_unwritten(int fd, off_t offset, off_t len)
 static int write_zeros(int fd, uint64_t from, uint64_t to, void *arg)
 {
     void **zeros = arg;
-    struct iovec iov[ZERO_IOVS];
-    int n;
 
     if (*zeros == NULL) {
         *zeros = aligned_alloc(ALIGN, ZERO_CHUNK);
@@ -95,15 +107,9 @@ static int write_zeros(int fd, uint64_t from, uint64_t to, void *arg)
         memset(*zeros, 0, ZERO_CHUNK);
     }
     while (from < to) {
-        uint64_t left = to - from;
-        ssize_t done;
+        size_t n = to - from < ZERO_CHUNK ? (size_t)(to - from) : ZERO_CHUNK;
+        ssize_t done = pwrite(fd, *zeros, n, (off_t)from);
 
-        for (n = 0; n < ZERO_IOVS && left > 0; n++) {
-            iov[n].iov_base = *zeros;
-            iov[n].iov_len = left < ZERO_CHUNK ? (size_t)left : ZERO_CHUNK;
-            left -= iov[n].iov_len;
-        }
-        done = pwritev(fd, iov, n, (off_t)from);
         if (done < 0 && errno == EINTR)
             continue;
         if (done <= 0)
@@ -139,6 +145,15 @@ int prealloc_zero(int fd, off_t offset, off_t len)
     return err;
 }
 
+bool prealloc_zeroing_helps(int fd)
+{
+    struct statfs sf;
+
+    if (fstatfs(fd, &sf) != 0)
+        return false;
+    return sf.f_type == EXT4_SUPER_MAGIC || sf.f_type == XFS_SUPER_MAGIC;
+}
+
 static int allocate_and_zero(int fd, off_t offset, off_t len)
 {
     int (*allocate)(int, off_t, off_t);
@@ -149,7 +164,7 @@ static int allocate_and_zero(int fd, off_t offset, off_t len)
         rv = allocate(fd, offset, len);
     else
         rv = fallocate(fd, 0, offset, len) == 0 ? 0 : errno;
-    if (rv == 0)
+    if (rv == 0 && prealloc_zeroing_helps(fd))
         (void)prealloc_zero(fd, offset, len);
     return rv;
 }

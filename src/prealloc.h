@@ -16,7 +16,13 @@
  * library's writes overwrite written blocks and complete without the pool.
  * The file reads the same either way: zeros. Where direct I/O is not
  * possible, or zeroing fails, the file is left as allocated and the library
- * works as before. */
+ * works as before.
+ *
+ * Only on ext4 and xfs: elsewhere there is nothing to gain (btrfs refuses
+ * every no-wait direct write, zeroed or not, and its preallocated extents
+ * are what keep a full disk writable). The price is that each segment is
+ * written twice: on a disk whose write bandwidth is the limit, not its
+ * latency, that costs more than the pool hand-offs it saves. */
 
 #ifndef CASHE_PREALLOC_H
 #define CASHE_PREALLOC_H
@@ -27,6 +33,10 @@
 /* Whether [@offset, @offset + @len) of @fd has an unwritten extent. False
  * when the file system cannot tell (no FIEMAP). */
 bool prealloc_has_unwritten(int fd, off_t offset, off_t len);
+
+/* Whether posix_fallocate() zeros what it allocates on @fd's file system:
+ * ext4 and xfs. */
+bool prealloc_zeroing_helps(int fd);
 
 /* Write zeros, with direct I/O, over the unwritten extents in the
  * block-aligned part of [@offset, @offset + @len) of @fd. They read as
