@@ -821,7 +821,8 @@ int cluster_start(struct cluster *c, uv_loop_t *loop, struct config *cfg)
     fresh = !cluster_dir_has_state(f->data_dir);
     if (!fresh && cluster_probe_log(f, c->id) != 0)
         return -1;
-    diskwatch_wait(f);
+    if (diskwatch_wait(f) != 0)
+        return 1;
     if (raft_setup(c) != 0)
         return -1;
     diskwatch_start(&c->disk, loop, c);

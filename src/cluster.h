@@ -120,7 +120,8 @@ struct cluster {
 
 /* Set up Raft on the data directory: bootstrap a one-voter cluster on an
  * empty directory without --leaderaddr, prepare to join with it, restart
- * otherwise. Returns 0 or -1 after logging why. */
+ * otherwise. Returns 0; 1 when stopped while it waited for disk space;
+ * or -1 after logging why. */
 int cluster_start(struct cluster *c, uv_loop_t *loop, struct config *cfg);
 
 /* Transfer leadership if this node leads, then close Raft from a timer once

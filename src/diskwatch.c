@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -58,28 +59,52 @@ static uint64_t largest_snapshot(const char *dir)
     return max;
 }
 
-void diskwatch_wait(const struct config *cfg)
+static volatile sig_atomic_t wait_stopped;
+
+static void stop_waiting(int sig)
 {
+    wait_stopped = sig;
+}
+
+int diskwatch_wait(const struct config *cfg)
+{
+    struct sigaction sa, old_term, old_int;
     char have[16], need[16];
     bool waiting = false;
     uint64_t avail = 0, room;
 
     if (cfg->min_free_space == 0)
-        return;
+        return 0;
     room = diskspace_snapshot_room(largest_snapshot(cfg->data_dir));
-    while (free_bytes(cfg->data_dir, &avail) == 0 && avail < room) {
-        if (!waiting)
+    while (!wait_stopped && free_bytes(cfg->data_dir, &avail) == 0 &&
+           avail < room) {
+        if (!waiting) {
             log_warning("data directory %s has %s free, less than the %s "
                         "Raft needs to start (a log segment and a "
                         "snapshot): waiting for space",
                         cfg->data_dir, diskspace_format(avail, have, 16),
                         diskspace_format(room, need, 16));
+            /* A stop while waiting is a stop, not a kill. */
+            memset(&sa, 0, sizeof(sa));
+            sa.sa_handler = stop_waiting;
+            sigemptyset(&sa.sa_mask);
+            sigaction(SIGTERM, &sa, &old_term);
+            sigaction(SIGINT, &sa, &old_int);
+        }
         waiting = true;
-        sleep(1);
+        sleep(1); /* a signal cuts it short */
     }
-    if (waiting)
-        log_notice("data directory %s has %s free: starting", cfg->data_dir,
-                   diskspace_format(avail, have, sizeof(have)));
+    if (!waiting)
+        return 0;
+    sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGINT, &old_int, NULL);
+    if (wait_stopped) {
+        log_notice("stopped while waiting for space in %s", cfg->data_dir);
+        return 1;
+    }
+    log_notice("data directory %s has %s free: starting", cfg->data_dir,
+               diskspace_format(avail, have, sizeof(have)));
+    return 0;
 }
 
 /* --- The guard on Raft's writes --- */

@@ -52,8 +52,9 @@ struct diskwatch {
 };
 
 /* Block until @cfg's data directory has room to start Raft (at once when
- * it has, or when min-free-space is 0), logging once while it waits. */
-void diskwatch_wait(const struct config *cfg);
+ * it has, or when min-free-space is 0), logging once while it waits.
+ * Returns 0 to go on, 1 when SIGTERM or SIGINT came while it waited. */
+int diskwatch_wait(const struct config *cfg);
 
 /* Guard the Raft I/O of @c (call before raft_start) and watch its data
  * directory from @loop. */

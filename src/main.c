@@ -117,13 +117,17 @@ static int addresses_free(const struct config *cfg)
 
 static int run(struct daemon *d)
 {
+    int rv;
+
     d->cluster.role_changed = role_changed;
     d->cluster.role_changed_arg = d;
     d->cluster.closed_cb = cluster_closed;
     d->cluster.closed_arg = d;
-    if (addresses_free(&d->cfg) != 0 ||
-        cluster_start(&d->cluster, &d->loop, &d->cfg) != 0)
+    if (addresses_free(&d->cfg) != 0)
         return 1;
+    rv = cluster_start(&d->cluster, &d->loop, &d->cfg);
+    if (rv != 0)
+        return rv < 0 ? 1 : 0;
     if (server_start(&d->server, &d->loop, &d->cfg, &d->cluster) != 0) {
         d->exit_code = 1;
         d->stopping = true;

@@ -272,6 +272,15 @@ def test_failed_log_write_stops_node_and_loses_nothing(disk_cluster):
     assert node.alive()
     with pytest.raises(redis.ConnectionError):
         node.client(timeout=2).ping()
+    # Stopped while it waits, it exits as from any stop (it was killed by
+    # the signal), then waits again when started again.
+    assert node.stop() == 0, node.read_log()[-3000:]
+    assert "stopped while waiting for space in " + node.data_dir in \
+        node.read_log()
+    node.start(wait=False)
+    wait_for(lambda: node.read_log().count(
+        "snapshot): waiting for space") == 2, timeout=15,
+        what="the node to wait again")
 
     disk.release()
     wait_for(node.ping, timeout=30, what="the node to start")
