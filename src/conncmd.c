@@ -121,21 +121,19 @@ static void auth(struct conn *c, int argc, const char **argv,
     resp_simple(r, "OK");
 }
 
-/* As redis writes it: a Unix-socket client's local address is the socket's
- * path with port 0. */
 static void client_list_line(struct conn *c, struct buf *out)
 {
-    const char *sock = c->srv->cfg->unix_socket;
+    char laddr[128]; /* a Unix socket path is at most 107 bytes */
     uv_os_fd_t fd = -1;
 
     (void)uv_fileno((const uv_handle_t *)&c->h.stream, &fd);
+    conn_local_addr(c, laddr, sizeof(laddr));
     buf_printf(out,
-               "id=%llu addr=%s laddr=%s%s fd=%d name=%s age=%lld "
-               "idle=%llu flags=%s db=0 sub=0 psub=0 multi=-1 qbuf=%zu "
-               "obl=%zu cmd=%s\n",
-               (unsigned long long)c->id, c->addr,
-               c->is_unix ? (sock != NULL ? sock : "") : c->laddr,
-               c->is_unix ? ":0" : "", (int)fd, c->name ? c->name : "",
+               "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%llu "
+               "flags=%s db=0 sub=0 psub=0 multi=-1 qbuf=%zu obl=%zu "
+               "cmd=%s\n",
+               (unsigned long long)c->id, c->addr, laddr, (int)fd,
+               c->name ? c->name : "",
                (long long)(clock_wall_ms() - c->created_ms) / 1000,
                (unsigned long long)(uv_now(c->srv->loop) - c->last_cmd_at) /
                    1000,

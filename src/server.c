@@ -319,7 +319,6 @@ static void format_addr(const struct sockaddr_storage *ss, char *out,
     snprintf(out, size, "%s:%u", host, port);
 }
 
-/* Both ends of a client's connection, for logs and CLIENT LIST. */
 static void peer_name(struct conn *c)
 {
     struct sockaddr_storage ss;
@@ -331,9 +330,20 @@ static void peer_name(struct conn *c)
     }
     if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0)
         format_addr(&ss, c->addr, sizeof(c->addr));
-    len = sizeof(ss);
-    if (uv_tcp_getsockname(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0)
-        format_addr(&ss, c->laddr, sizeof(c->laddr));
+}
+
+void conn_local_addr(const struct conn *c, char *out, size_t size)
+{
+    const char *path = c->srv->cfg->unix_socket;
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+
+    if (c->is_unix)
+        snprintf(out, size, "%s:0", path != NULL ? path : "");
+    else if (uv_tcp_getsockname(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0)
+        format_addr(&ss, out, size);
+    else
+        snprintf(out, size, "?");
 }
 
 /* What a command may declare: the configured limits once the client is

@@ -57,7 +57,6 @@ struct conn {
     uint64_t id;
     char *name; /* CLIENT SETNAME */
     char addr[64];
-    char laddr[64]; /* TCP: the address it reached; Unix: empty */
     bool is_unix;
     bool authed;
     bool readonly;  /* READONLY: reads served locally */
@@ -88,6 +87,9 @@ struct conn {
 
 /* server.c */
 void conn_mark_dirty(struct conn *c);
+/* The address a client reached, as CLIENT LIST writes it: host:port, or
+ * for the Unix socket its path with port 0. */
+void conn_local_addr(const struct conn *c, char *out, size_t size);
 
 /* Limits on what a client that has not logged in may send (redis's). */
 #define UNAUTH_MAX_ARGS 10
